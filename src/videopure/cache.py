@@ -1,0 +1,169 @@
+"""HDF5 stage caches: atomic writes, parameters and upstream identities in ``attrs``.
+
+Every stage writes exactly one HDF5 file per job output. A file carries
+
+* ``attrs["params"]``: JSON of the parameters that produced it (what a reader checks),
+* ``attrs["upstream"]``: JSON mapping of input role -> identity of the file it was made from,
+* ``attrs["identity"]``: a digest of the two above and of the datasets' bytes, which downstream
+  files record as their upstream identity.
+
+Writes go to a temporary name in the same directory and are renamed into place, so an
+interrupted job never leaves a truncated file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+
+class StaleCacheError(RuntimeError):
+    """A cache file was made with other parameters or from other inputs than the reader expects."""
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(obj: Any):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_h5(
+    path: str | Path,
+    arrays: Mapping[str, np.ndarray],
+    params: Mapping[str, Any],
+    upstream: Mapping[str, str] | None = None,
+    compression: str | None = "gzip",
+) -> str:
+    """Write ``arrays`` to ``path`` atomically and return the file's identity.
+
+    Args:
+        path: final file name; parent directories are created.
+        arrays: dataset name -> array. String arrays are stored as UTF-8.
+        params: JSON-serialisable parameters of the stage (checked by readers).
+        upstream: input role -> identity of the file it was computed from.
+        compression: h5py compression for numeric datasets of more than 1 KiB.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    digest.update(_canonical(params).encode())
+    digest.update(_canonical(dict(upstream or {})).encode())
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with h5py.File(tmp, "w") as handle:
+            for name in sorted(arrays):
+                array = np.asarray(arrays[name])
+                digest.update(name.encode())
+                if array.dtype.kind in "UO":
+                    data = np.array([str(s) for s in array.reshape(-1)], dtype=object)
+                    digest.update("\0".join(data).encode())
+                    handle.create_dataset(
+                        name, data=data.reshape(array.shape), dtype=h5py.string_dtype()
+                    )
+                    continue
+                array = np.ascontiguousarray(array)
+                digest.update(str(array.dtype).encode() + str(array.shape).encode())
+                digest.update(array.tobytes())
+                use_compression = compression if array.nbytes > 1024 else None
+                handle.create_dataset(name, data=array, compression=use_compression)
+            identity = digest.hexdigest()[:16]
+            handle.attrs["params"] = _canonical(params)
+            handle.attrs["upstream"] = _canonical(dict(upstream or {}))
+            handle.attrs["identity"] = identity
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return identity
+
+
+class H5Record:
+    """Arrays and metadata of one cache file, as returned by :func:`read_h5`."""
+
+    def __init__(self, path: Path, arrays: dict[str, np.ndarray], params: dict, upstream: dict, identity: str):
+        self.path = path
+        self.arrays = arrays
+        self.params = params
+        self.upstream = upstream
+        self.identity = identity
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self.arrays[name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no dataset '{name}' (has {sorted(self.arrays)})") from None
+
+
+def read_attrs(path: str | Path) -> tuple[dict, dict, str]:
+    """Return ``(params, upstream, identity)`` of a cache file without reading its datasets."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cache file '{path}' does not exist; rerun the workflow stage that makes it")
+    with h5py.File(path, "r") as handle:
+        try:
+            return (
+                json.loads(handle.attrs["params"]),
+                json.loads(handle.attrs["upstream"]),
+                str(handle.attrs["identity"]),
+            )
+        except KeyError as exc:
+            raise StaleCacheError(f"{path}: missing attribute {exc}; not written by this workflow — delete it") from None
+
+
+def read_h5(
+    path: str | Path,
+    expect_params: Mapping[str, Any] | None = None,
+    expect_upstream: Mapping[str, str] | None = None,
+    keys: list[str] | None = None,
+) -> H5Record:
+    """Read a cache file, refusing it if its parameters or upstream identities differ.
+
+    Args:
+        expect_params: every key given must equal the stored parameter (after JSON round trip).
+        expect_upstream: every role given must carry this identity.
+        keys: datasets to load (default all).
+
+    Raises:
+        StaleCacheError: naming the file, the key, the stored and the expected value.
+    """
+    path = Path(path)
+    params, upstream, identity = read_attrs(path)
+    _check(path, "parameter", params, expect_params)
+    _check(path, "upstream", upstream, expect_upstream)
+    with h5py.File(path, "r") as handle:
+        names = keys if keys is not None else list(handle.keys())
+        arrays = {}
+        for name in names:
+            if name not in handle:
+                raise KeyError(f"{path}: no dataset '{name}' (has {sorted(handle.keys())})")
+            data = handle[name]
+            if h5py.check_string_dtype(data.dtype) is not None:
+                arrays[name] = data.asstr()[()]
+            else:
+                arrays[name] = data[()]
+    return H5Record(path, arrays, params, upstream, identity)
+
+
+def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | None) -> None:
+    for key, value in (expected or {}).items():
+        want = json.loads(_canonical(value))
+        if key not in stored:
+            raise StaleCacheError(f"{path}: {kind} '{key}' was not recorded; delete the file to rebuild it")
+        if stored[key] != want:
+            raise StaleCacheError(
+                f"{path}: stale cache — {kind} '{key}' is {stored[key]!r}, expected {want!r}; "
+                "delete the file (or rerun Snakemake, which rebuilds it) to recompute"
+            )

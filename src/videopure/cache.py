@@ -167,3 +167,16 @@ def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | No
                 f"{path}: stale cache — {kind} '{key}' is {stored[key]!r}, expected {want!r}; "
                 "delete the file (or rerun Snakemake, which rebuilds it) to recompute"
             )
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file (CSV, Markdown, JSON) under a temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -43,11 +43,12 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(cause, jsonschema.ValidationError):
             raise ConfigError(f"config key '{_key_path(cause)}': {cause.message}") from None
         raise ConfigError(str(exc)) from None
-    _check_cross_fields(config)
+    check_cross_fields(config)
     return config
 
 
-def _check_cross_fields(config: dict[str, Any]) -> None:
+def check_cross_fields(config: dict[str, Any]) -> None:
+    """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
     vp = config["videopure"]
     if vp["tstar"] > vp["num_inference_steps"]:
         raise ConfigError(
@@ -89,3 +90,51 @@ def deep_merge(base: dict, override: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+_DOWNLOAD_HINTS = {
+    ("ucf101", "video_root"): "UCF-101 videos: download UCF101.rar from the UCF CRCV site "
+    "(crcv.ucf.edu/data/UCF101.php) and unpack it so this directory holds one folder per class",
+    ("ucf101", "annotations"): "UCF-101 split lists: download UCF101TrainTestSplits-RecognitionTask.zip "
+    "(same site) and point this at its ucfTrainTestlist/ directory",
+    ("kinetics400", "video_root"): "Kinetics-400 validation videos (e.g. the CVDF mirror's val/ tarballs), "
+    "named <youtube_id>_<start:06d>_<end:06d>.mp4",
+    ("kinetics400", "annotations"): "Kinetics-400 annotation CSV of the split (validate.csv)",
+    ("kinetics400", "class_names"): "mmaction2's tools/data/kinetics/label_map_k400.txt (400 lines)",
+    ("rawframes", "video_root"): "the directory of extracted frame folders",
+    ("rawframes", "annotations"): "mmaction2 rawframe annotation file '<frame_dir> <total_frames> <label>'",
+    ("rawframes", "class_names"): "class names, one per line in label order",
+}
+
+
+def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list[str]:
+    """List every configured local path (datasets, recognizer configs, checkpoints) that is absent.
+
+    Each entry names the config key, the path and what to download. The workflow calls this
+    before scheduling anything so that a paper-profile run with unset paths fails at once.
+    """
+    root = Path(root)
+    problems: list[str] = []
+
+    def absent(value: str | None) -> bool:
+        return value is None or not (root / value).exists()
+
+    for name, dataset in config["datasets"].items():
+        source = dataset["source"]
+        for key in ("video_root", "annotations", "class_names"):
+            hint = _DOWNLOAD_HINTS.get((source, key))
+            if hint is None or (key == "class_names" and source == "kinetics400" and dataset[key] is None):
+                continue
+            if absent(dataset[key]):
+                problems.append(f"datasets.{name}.{key} = {dataset[key]!r} does not exist — {hint}")
+        for model, spec in dataset["classifiers"].items():
+            if not spec["config"].startswith("mmaction::") and absent(spec["config"]):
+                problems.append(f"datasets.{name}.classifiers.{model}.config = {spec['config']!r} does not exist")
+            if spec["checkpoint"] is not None and absent(spec["checkpoint"]):
+                problems.append(
+                    f"datasets.{name}.classifiers.{model}.checkpoint = {spec['checkpoint']!r} does not exist — "
+                    "download the checkpoint linked from the README of this recognizer's config in mmaction2's "
+                    "model zoo (for UCF-101, a recognizer fine-tuned on UCF-101: see README 'paper profile') "
+                    "and put it at this path, or set checkpoint: null to train it"
+                )
+    return problems

@@ -1,0 +1,25 @@
+# Two entry points for a newcomer (see README): `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test
+
+setup: $(STAMP)
+
+# The stamp is rebuilt when a requirements file changes. OpenMMLab packages go in with
+# --no-deps: their declared dependencies would replace opencv-python-headless (STACK.md).
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores 4 results/table1.csv
+
+# pytest includes `snakemake --lint` and `snakefmt --check` (tests/test_workflow_static.py).
+test: setup
+	$(BIN)/python -m pytest -q

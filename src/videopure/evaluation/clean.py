@@ -1,0 +1,45 @@
+"""Clean classification and the evaluation set (paper Section IV-A).
+
+The paper evaluates every defense on clips that all recognizers of a dataset classify
+correctly ("We ensure that all the selected videos can be correctly classified by all video
+recognition models"); :func:`evaluation_mask` is that rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+def uint8_clips_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(N,T,H,W,C) uint8 -> (N,T,C,H,W) float32 in [0,1], the pixel convention of the package."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+
+@torch.no_grad()
+def predict_logits(
+    classifier: nn.Module, frames: np.ndarray, batch_size: int = 16, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """Logits (N, classes) of a [0,1]-input video classifier on uint8 clips (N,T,H,W,C)."""
+    classifier.eval()
+    outputs = []
+    for start in tqdm(range(0, len(frames), batch_size), desc="classify", unit="batch"):
+        batch = uint8_clips_to_tensor(frames[start : start + batch_size]).to(device)
+        outputs.append(classifier(batch).float().cpu())
+    return torch.cat(outputs).numpy()
+
+
+def evaluation_mask(logits_by_model: Mapping[str, np.ndarray], labels: np.ndarray) -> np.ndarray:
+    """Boolean mask of the clips every model classifies correctly (top-1)."""
+    if not logits_by_model:
+        raise ValueError("evaluation_mask needs the logits of at least one model")
+    mask = np.ones(len(labels), dtype=bool)
+    for name, logits in logits_by_model.items():
+        if logits.shape[0] != len(labels):
+            raise ValueError(f"model {name}: {logits.shape[0]} logits rows for {len(labels)} labels")
+        mask &= logits.argmax(axis=1) == labels
+    return mask

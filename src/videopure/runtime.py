@@ -1,0 +1,88 @@
+"""What every workflow script does first: validated config, log file, threads, seed, device."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import random
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from videopure.config import validate_config
+
+log = logging.getLogger("videopure")
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage needs from its Snakemake job."""
+
+    config: dict[str, Any]
+    threads: int
+    device: torch.device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def machine_description() -> str:
+    """A one-line description of where numbers were measured (kept beside every timing)."""
+    cpu = platform.processor() or platform.machine()
+    text = f"{platform.system()} {platform.machine()} {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+@contextlib.contextmanager
+def stage(snakemake) -> Iterator[StageContext]:
+    """Run a workflow script: logging and tqdm to the rule's log file, torch threads = rule threads.
+
+    Usage in ``workflow/scripts/*.py``::
+
+        with stage(snakemake) as ctx:
+            ...
+    """
+    log_path = snakemake.log[0]
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "w") as log_file, contextlib.redirect_stderr(log_file):
+        handler = logging.StreamHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            config = validate_config(snakemake.config)
+            threads = int(snakemake.threads)
+            torch.set_num_threads(threads)
+            seed_everything(config["seed"])
+            ctx = StageContext(config=config, threads=threads, device=resolve_device(config["device"]))
+            log.info("rule %s on %s; threads=%d device=%s", snakemake.rule, machine_description(), threads, ctx.device)
+            log.info("inputs: %s", list(snakemake.input))
+            yield ctx
+            log.info("outputs: %s", list(snakemake.output))
+        except BaseException:
+            log.exception("rule %s failed", snakemake.rule)
+            raise
+        finally:
+            root.removeHandler(handler)
+            sys.stderr.flush()

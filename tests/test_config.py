@@ -1,0 +1,92 @@
+"""Config validation: defaults, unknown keys, types, ranges, cross-field rules, missing downloads."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from tests.helpers import REPO
+from videopure.config import ConfigError, load_config, missing_local_inputs, validate_config
+
+
+@pytest.fixture
+def mini() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_profiles_validate_and_paper_defaults_are_filled(mini):
+    config = validate_config(mini)
+    assert config["videopure"] == {
+        "num_inference_steps": 50,
+        "tstar": 6,
+        "alpha_s": -4.0,
+        "lambda_temp": 5.0,
+        "lambda_spa": 800.0,
+    }
+    attack = config["attack"]
+    assert attack["eps"] == pytest.approx(4 / 255) and attack["step_size"] == pytest.approx(2 / 255)
+    assert (attack["steps"], attack["eps_l2"], attack["eot_samples"]) == (10, 2.0, 20)
+    assert attack["blackbox_eps"] == pytest.approx(16 / 255)
+    assert config["diffpure"]["ddpm_tstar"] == 101
+    for name in ("smoke.yaml", "paper.yaml"):
+        load_config(REPO / "config" / name)
+
+
+def test_validation_does_not_modify_its_argument(mini):
+    before = copy.deepcopy(mini)
+    validate_config(mini)
+    assert mini == before
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"unknown_key": 1}, "<top level>"),
+        ({"seed": "zero"}, "seed"),
+        ({"threads": 0}, "threads"),
+        ({"attack": {"eps": 0}}, "attack.eps"),
+        ({"attack": {"eps": -0.1}}, "attack.eps"),
+        ({"attack": {"steps": 0}}, "attack.steps"),
+        ({"attack": {"norm": "l1"}}, "attack.norm"),
+        ({"videopure": {"tstar": 0}}, "videopure.tstar"),
+        ({"videopure": {"tstar": 51}}, "videopure.tstar"),
+        ({"videopure": {"lambda_spa": -1}}, "videopure.lambda_spa"),
+        ({"datasets": {"mini": {"source": "youtube", "classifiers": {"NL": {"config": "x"}}}}}, "datasets.mini.source"),
+        ({"datasets": {"mini": {"source": "generated", "classifiers": {}}}}, "datasets.mini.classifiers"),
+        ({"datasets": {"mini": {"source": "ucf101", "classifiers": {"NL": {"config": "x"}}}}}, "datasets.mini.video_root"),
+        ({"generator": {"per_class": {"test": 0}}}, "generator.per_class.test"),
+    ],
+)
+def test_bad_values_name_their_key(mini, patch, key):
+    config = {**mini, **patch}
+    with pytest.raises(ConfigError) as error:
+        validate_config(config)
+    assert f"'{key}'" in str(error.value)
+
+
+def test_crop_larger_than_short_side_is_refused(mini):
+    mini["datasets"]["mini"]["clip"] = {"short_side": 32, "crop": 64}
+    with pytest.raises(ConfigError, match="datasets.mini.clip.crop"):
+        validate_config(mini)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_paper_profile_lists_every_missing_download(tmp_path):
+    config = load_config(REPO / "config" / "paper.yaml")
+    problems = missing_local_inputs(config, root=tmp_path)
+    text = "\n".join(problems)
+    for key in ("ucf101.video_root", "ucf101.annotations", "k400.video_root", "k400.annotations", "k400.class_names"):
+        assert f"datasets.{key}" in text
+    checkpoints = [p for p in problems if ".checkpoint" in p]
+    assert len(checkpoints) == 4 and all("download" in p for p in checkpoints)
+    assert "UCF101.rar" in text and "label_map_k400.txt" in text
+
+
+def test_mini_profile_needs_no_download():
+    assert missing_local_inputs(load_config(REPO / "config" / "config.yaml"), root=REPO) == []

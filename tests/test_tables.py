@@ -1,0 +1,28 @@
+"""Table I layout: columns, '-' and 'pending' cells, the Average rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from videopure.tables.table1 import COLUMNS, PENDING, Table1Row, build_table1, to_markdown, undefended_row
+
+
+def test_layout_and_average_excludes_the_none_column():
+    rows = [
+        undefended_row("mini", "NL", 90, 1.0, {"PGD": 0.05}),
+        Table1Row("mini", "NL", "JPEG", 90, {"None": 0.99, "PGD": 0.1, "TT": 0.2}, ("PGD+DiffAttack",)),
+    ]
+    table = build_table1(rows)
+    assert tuple(table.columns) == COLUMNS
+    none, jpeg = table.iloc[0], table.iloc[1]
+    assert none["None"] == 100.0 and none["PGD"] == 5.0 and none["TT"] == PENDING
+    assert none["PGD+BPDA"] == "-" and none["Average"] == "-"
+    assert jpeg["Average"] == pytest.approx(15.0) and jpeg["PGD+BPDA"] == PENDING
+    assert jpeg["PGD+DiffAttack"] == "-" and jpeg["Clips"] == 90
+    markdown = to_markdown(table, "caption")
+    assert markdown.count("\n| mini |") == 2 and "| Dataset | Model |" in markdown
+
+
+def test_empty_evaluation_set_is_an_error():
+    with pytest.raises(ValueError, match="empty evaluation set"):
+        build_table1([undefended_row("mini", "NL", 0, 1.0, {})])

@@ -1,0 +1,37 @@
+# Stage 1: videos -> frames. The mini/smoke profiles first generate their action videos.
+
+
+rule generate_videos:
+    output:
+        videos=directory("data/{dataset}/videos"),
+        class_index="data/{dataset}/annotations/classInd.txt",
+        split_lists=expand(
+            "data/{{dataset}}/annotations/{split}list01.txt", split=GENERATED_SPLITS
+        ),
+        flow=expand("data/{{dataset}}/flow/{split}.h5", split=GENERATED_SPLITS),
+    log:
+        "logs/generate_videos/{dataset}.log",
+    benchmark:
+        "results/benchmarks/generate_videos/{dataset}.tsv"
+    threads: 1
+    params:
+        generator=config["generator"],
+        seed=config["seed"],
+    script:
+        "../scripts/generate_videos.py"
+
+
+rule frames:
+    input:
+        unpack(annotation_inputs),
+    output:
+        frames_file("{dataset}", "{split}"),
+    log:
+        "logs/frames/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/frames/{dataset}/{split}.tsv"
+    threads: 1
+    params:
+        dataset=frames_rule_params,
+    script:
+        "../scripts/frames.py"

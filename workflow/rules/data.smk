@@ -30,7 +30,9 @@ rule frames:
         "logs/frames/{dataset}/{split}.log",
     benchmark:
         "results/benchmarks/frames/{dataset}/{split}.tsv"
-    threads: 1
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
     params:
         dataset=frames_rule_params,
     script:

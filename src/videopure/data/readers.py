@@ -20,12 +20,15 @@ seeded, whenever the evaluation split is read. Every problem with the inputs rai
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -106,17 +109,15 @@ def read_split(
             label out of range, listed videos missing on disk, or an impossible subset.
     """
     source = dataset["source"]
-    if source == "generated":
+    if source == "generated":  # its paths are fixed by the workflow, not set in the config
         if generated_root is None:
             raise ValueError("read_split: source 'generated' needs generated_root (data/<dataset name>)")
         video_root, annotations = Path(generated_root) / "videos", Path(generated_root) / "annotations"
-    else:
-        video_root, annotations = Path(dataset["video_root"]), Path(dataset["annotations"])
-    how = _HOW_TO_GET[source].format(name=name)
-    if source == "generated":  # its paths are fixed by the workflow, not set in the config
         root_key = annotations_key = "written by the workflow"
     else:
+        video_root, annotations = Path(dataset["video_root"]), Path(dataset["annotations"])
         root_key, annotations_key = f"datasets.{name}.video_root", f"datasets.{name}.annotations"
+    how = _HOW_TO_GET[source].format(name=name)
     _require(video_root, root_key, how, directory=True)
     _require(annotations, annotations_key, how, directory=source in ("ucf101", "generated"))
     if not any(video_root.iterdir()):
@@ -140,6 +141,14 @@ def read_split(
             seed=subset.get("seed", 0),
             name=name,
         )
+    log.info(
+        "dataset %s, split %s: %d videos of %d classes from %s",
+        name,
+        split,
+        len(video_list.records),
+        len(video_list.class_names),
+        annotations,
+    )
     return video_list
 
 
@@ -217,11 +226,11 @@ class _ClassIndex:
         return index if index is not None else self._folded.get(name.casefold())
 
 
-def _read_class_names(path: Path | None, key: str, how: str) -> tuple[str, ...]:
+def _read_class_names(file: str | None, key: str, how: str) -> tuple[str, ...]:
     """A class-name file: one name per line, in label order (mmaction2's label_map_*.txt)."""
-    if path is None:
+    if file is None:
         raise DataError(f"{key} is not set; {how}")
-    path = Path(path)
+    path = Path(file)
     _require(path, key, how, directory=False)
     with open(path, encoding="utf-8") as handle:
         names = [line.strip() for line in handle.read().splitlines()]
@@ -257,7 +266,9 @@ def _resolve(
 
 def _missing_error(missing: list[str], listed_in: Path, video_root: Path, advice: str) -> DataError:
     shown = ", ".join(missing[:_SHOW_MISSING]) + (", ..." if len(missing) > _SHOW_MISSING else "")
-    return DataError(f"{len(missing)} video(s) listed in '{listed_in}' are missing under '{video_root}': {shown}; {advice}")
+    return DataError(
+        f"{len(missing)} video(s) listed in '{listed_in}' are missing under '{video_root}': {shown}; {advice}"
+    )
 
 
 def _read_ucf(annotations: Path, video_root: Path, split: str, number: int, name: str) -> VideoList:
@@ -275,7 +286,8 @@ def _read_ucf(annotations: Path, video_root: Path, split: str, number: int, name
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) != len(names) + 1:
             raise DataError(
-                f"{class_file}:{line_no}: expected '<index> <ClassName>' with indices 1, 2, 3, ... in order; got {line!r}"
+                f"{class_file}:{line_no}: expected '<index> <ClassName>' with indices 1, 2, 3, ... in order; "
+                f"got {line!r}"
             )
         names.append(parts[1])
     if not names:
@@ -323,7 +335,8 @@ def _read_ucf(annotations: Path, video_root: Path, split: str, number: int, name
             missing,
             list_file,
             video_root,
-            "check that the video folder holds the class folders, complete the download, or remove them from the list",
+            "check that the video folder holds the class folders, complete the download, "
+            "or remove them from the list",
         )
     if not records:
         raise DataError(f"split list '{list_file}' lists no videos")
@@ -359,7 +372,7 @@ def _read_kinetics(annotations: Path, video_root: Path, split: str, class_names:
         raise DataError(f"annotation CSV '{annotations}' lists no videos")
 
     if class_names is not None:
-        names = _read_class_names(Path(class_names), f"datasets.{name}.class_names", "point it at a class-name file")
+        names = _read_class_names(class_names, f"datasets.{name}.class_names", "point it at a class-name file")
     else:
         names = tuple(sorted({row["label"] for _, row in rows}))
     classes = _ClassIndex(names)
@@ -404,7 +417,7 @@ def _read_kinetics(annotations: Path, video_root: Path, split: str, class_names:
 def _read_rawframes(annotations: Path, video_root: Path, class_names: str | None, name: str) -> VideoList:
     """mmaction2's rawframe annotation file: ``<frame_dir> <total_frames> <label>`` (0-based label)."""
     names = _read_class_names(
-        None if class_names is None else Path(class_names),
+        class_names,
         f"datasets.{name}.class_names",
         "rawframes datasets need a class-name file (one name per line, label order)",
     )
@@ -416,7 +429,9 @@ def _read_rawframes(annotations: Path, video_root: Path, class_names: str | None
             raise DataError(f"{annotations}:{line_no}: expected '<frame_dir> <total_frames> <label>'; got {line!r}")
         total, label = int(parts[1]), int(parts[2])
         if total < 1:
-            raise DataError(f"{annotations}:{line_no}: '{parts[0]}' has {total} frames; re-extract it or remove the line")
+            raise DataError(
+                f"{annotations}:{line_no}: '{parts[0]}' has {total} frames; re-extract it or remove the line"
+            )
         if not 0 <= label < len(names):
             raise DataError(
                 f"{annotations}:{line_no}: label {label} is out of range 0..{len(names) - 1} of "

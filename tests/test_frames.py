@@ -1,0 +1,258 @@
+"""The frames stage: mmaction2-equivalent clip sampling, decoding, resize + crop, and the cache.
+
+mmaction2's data transforms are imported directly: unlike ``mmaction.models`` they need neither
+the DRN stubs nor the multimodal switch (STACK.md), so the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from mmaction.datasets.transforms.loading import (
+    DecordDecode,
+    DecordInit,
+    RawFrameDecode,
+    SampleFrames,
+)
+from mmaction.datasets.transforms.processing import CenterCrop, Resize
+
+from videopure.cache import StaleCacheError, read_attrs
+from videopure.data.frames import FRAME_TEMPLATE, extract_frames, load_clip, load_frames, resize_crop, sample_indices
+from videopure.data.readers import DataError, VideoList, VideoRecord
+
+CLIP = {"num_frames": 4, "frame_interval": 2, "short_side": 32, "crop": 32}
+
+
+def write_video(path: Path, frames: np.ndarray) -> None:
+    """Write RGB uint8 (T, H, W, 3) frames as an MPEG-4 part 2 .mp4 (OpenCV 'mp4v')."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 8, (width, height))
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+def graded_frames(num_frames: int, height: int = 64, width: int = 80) -> np.ndarray:
+    """Frame i is uniform grey 12 * i (i < 22): the decoded level tells which frame was sampled."""
+    levels = (np.arange(num_frames) * 12).astype(np.uint8)
+    return np.ascontiguousarray(np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, 3)))
+
+
+def frame_numbers(clip: np.ndarray) -> list[int]:
+    """Invert graded_frames on a decoded clip (lossy codec: round the mean level)."""
+    return [int(round(level / 12)) for level in clip.reshape(len(clip), -1).mean(axis=1)]
+
+
+def random_video(path: Path, num_frames: int = 12, height: int = 64, width: int = 80, seed: int = 0) -> Path:
+    write_video(path, np.random.default_rng(seed).integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8))
+    return path
+
+
+# ---------------------------------------------------------------- sampling
+
+
+@pytest.mark.parametrize(("clip_len", "interval"), [(2, 1), (4, 1), (4, 3), (8, 2), (16, 1), (5, 4), (32, 2)])
+def test_sample_indices_match_mmaction_sampleframes(clip_len: int, interval: int) -> None:
+    clip = {"num_frames": clip_len, "frame_interval": interval}
+    sampler = SampleFrames(clip_len=clip_len, frame_interval=interval, num_clips=1, test_mode=True)
+    for total in range(1, 130):
+        expected = sampler({"total_frames": total, "start_index": 0})["frame_inds"]
+        ours = sample_indices(total, clip, "loop", Path("v.mp4"))
+        assert ours.tolist() == expected.tolist(), (total, ours, expected)
+
+
+def test_short_video_policy() -> None:
+    clip = {"num_frames": 8, "frame_interval": 2}  # needs 15 frames
+    assert sample_indices(15, clip, "error", Path("v.mp4")).tolist() == list(range(0, 15, 2))
+    with pytest.raises(DataError) as info:
+        sample_indices(14, clip, "error", Path("clips/short.mp4"), name="ucf")
+    message = str(info.value)
+    assert "clips/short.mp4" in message and "14 frames" in message and "needs 15" in message
+    assert "set datasets.ucf.short_video: loop" in message
+    assert sample_indices(5, clip, "loop", Path("v.mp4")).tolist() == [0, 2, 4, 1, 3, 0, 2, 4]
+    with pytest.raises(DataError, match="has no frames"):
+        sample_indices(0, clip, "loop", Path("v.mp4"))
+
+
+# ---------------------------------------------------------------- resize + crop
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "short_side", "crop"),
+    [(64, 80, 32, 32), (61, 97, 40, 33), (240, 320, 56, 50), (90, 45, 64, 48)],
+)
+def test_resize_crop_matches_mmaction(height: int, width: int, short_side: int, crop: int) -> None:
+    frames = np.random.default_rng(height).integers(0, 256, (3, height, width, 3), dtype=np.uint8)
+    results = {"imgs": list(frames), "img_shape": (height, width), "modality": "RGB"}
+    results = CenterCrop(crop_size=crop)(Resize(scale=(-1, short_side))(results))
+    ours = resize_crop(frames, short_side, crop)
+    assert ours.shape == (3, crop, crop, 3) and ours.flags.c_contiguous
+    np.testing.assert_array_equal(ours, np.stack(results["imgs"]))
+
+
+def test_resize_crop_keeps_the_centre_of_a_known_pattern() -> None:
+    # 64x128 frame: red left quarter, green middle half, blue right quarter. Short side 32 ->
+    # 32x64; the centre 32x32 crop is exactly the green half.
+    frame = np.zeros((64, 128, 3), np.uint8)
+    frame[:, :32, 0] = frame[:, 32:96, 1] = frame[:, 96:, 2] = 255
+    out = resize_crop(frame[None], 32, 32)[0]
+    assert out.shape == (32, 32, 3)
+    assert (out[:, :, 1] == 255).all() and (out[:, :, [0, 2]] == 0).all()
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def test_load_clip_video_matches_mmaction_pipeline(tmp_path: Path) -> None:
+    path = random_video(tmp_path / "v.mp4", num_frames=20)
+    clip = {"num_frames": 8, "frame_interval": 2, "short_side": 40, "crop": 36}
+    results = {"filename": str(path), "start_index": 0, "modality": "RGB"}
+    pipeline = [
+        DecordInit(),
+        SampleFrames(clip_len=8, frame_interval=2, num_clips=1, test_mode=True),
+        DecordDecode(),
+        Resize(scale=(-1, 40)),
+        CenterCrop(crop_size=36),
+    ]
+    for transform in pipeline:
+        results = transform(results)
+    ours = load_clip(VideoRecord(path=path, label=0, video_id="v.mp4"), clip, "error")
+    assert ours.dtype == np.uint8 and ours.shape == (8, 36, 36, 3)
+    np.testing.assert_array_equal(ours, np.stack(results["imgs"]))
+
+
+def test_load_clip_rawframes_matches_mmaction_pipeline(tmp_path: Path) -> None:
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    frames = np.random.default_rng(1).integers(0, 256, (3, 48, 60, 3), dtype=np.uint8)
+    for index, frame in enumerate(frames, 1):
+        cv2.imwrite(str(folder / FRAME_TEMPLATE.format(index)), frame)
+    clip = {"num_frames": 4, "frame_interval": 2, "short_side": 32, "crop": 32}  # 3 < 7: loops
+    results = {
+        "frame_dir": str(folder),
+        "total_frames": 3,
+        "start_index": 1,
+        "filename_tmpl": FRAME_TEMPLATE,
+        "modality": "RGB",
+    }
+    pipeline = [
+        SampleFrames(clip_len=4, frame_interval=2, num_clips=1, test_mode=True),
+        RawFrameDecode(),
+        Resize(scale=(-1, 32)),
+        CenterCrop(crop_size=32),
+    ]
+    for transform in pipeline:
+        results = transform(results)
+    record = VideoRecord(path=folder, label=0, video_id="clip", total_frames=3)
+    np.testing.assert_array_equal(load_clip(record, clip, "loop"), np.stack(results["imgs"]))
+    with pytest.raises(DataError, match="short_video: loop"):
+        load_clip(record, clip, "error")
+    (folder / FRAME_TEMPLATE.format(2)).unlink()
+    with pytest.raises(DataError, match=r"img_00002\.jpg' is missing or unreadable"):
+        load_clip(record, clip, "loop")
+
+
+def test_load_clip_samples_the_right_frames(tmp_path: Path) -> None:
+    path = tmp_path / "graded.mp4"
+    write_video(path, graded_frames(12))
+    record = VideoRecord(path=path, label=0, video_id="graded.mp4")
+    # 12 frames, span 7: offset (12 - 7) // 2 = 2 -> frames 2, 4, 6, 8.
+    assert frame_numbers(load_clip(record, CLIP, "error")) == [2, 4, 6, 8]
+    short = tmp_path / "short.mp4"
+    write_video(short, graded_frames(3))
+    short_record = VideoRecord(path=short, label=0, video_id="short.mp4")
+    # Too short for the span of 7: indices wrap (and repeat) as out_of_bound_opt='loop'.
+    assert frame_numbers(load_clip(short_record, CLIP, "loop")) == [0, 2, 1, 0]
+    with pytest.raises(DataError, match=r"short\.mp4' has 3 frames"):
+        load_clip(short_record, CLIP, "error")
+
+
+def write_faststart_mp4(path: Path, num_frames: int = 12) -> Path:
+    """An MPEG-4 .mp4 with its index (moov) before the data, as PyAV writes with +faststart."""
+    container = av.open(str(path), "w", options={"movflags": "faststart"})
+    stream = container.add_stream("mpeg4", rate=8)
+    stream.width, stream.height, stream.pix_fmt = 80, 64, "yuv420p"
+    rng = np.random.default_rng(0)
+    for _ in range(num_frames):
+        image = rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+    container.mux(stream.encode())
+    container.close()
+    return path
+
+
+@pytest.mark.parametrize("kind", ["truncated", "truncated_faststart", "text", "missing"])
+def test_unreadable_videos_raise_data_error(tmp_path: Path, kind: str) -> None:
+    # A truncated OpenCV mp4 loses its trailing index (decord: RuntimeError); a truncated
+    # faststart mp4 keeps it and fails while reading packets (decord: DECORDError).
+    path = tmp_path / f"{kind}.mp4"
+    if kind.startswith("truncated"):
+        good = tmp_path / "good.mp4"
+        data = (random_video(good) if kind == "truncated" else write_faststart_mp4(good)).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "text":
+        path.write_text("this is not a video\n")
+    with pytest.raises(DataError, match=rf"'{re.escape(str(path))}'.*re-download it or remove it from the split list"):
+        load_clip(VideoRecord(path=path, label=0, video_id=path.name), CLIP, "error")
+
+
+# ---------------------------------------------------------------- the stage
+
+
+@pytest.fixture
+def video_list(tmp_path: Path) -> VideoList:
+    records = tuple(
+        VideoRecord(
+            path=random_video(tmp_path / "videos" / f"v{i}.mp4", num_frames=8 + i, seed=i),
+            label=i % 2,
+            video_id=f"v{i}.mp4",
+        )
+        for i in range(4)
+    )
+    return VideoList(records=records, class_names=("walk", "run"))
+
+
+PARAMS = {"dataset": "mini", "clip": CLIP, "short_video": "error"}
+
+
+def test_extract_and_load_frames_round_trip(video_list: VideoList, tmp_path: Path) -> None:
+    out = tmp_path / "frames" / "test.h5"
+    extract_frames(video_list, CLIP, "error", out, PARAMS)
+    frames = load_frames(out, PARAMS)
+    assert frames.frames.dtype == np.uint8 and frames.frames.shape == (4, 4, 32, 32, 3)
+    assert frames.labels.dtype == np.int64 and frames.labels.tolist() == [0, 1, 0, 1]
+    assert frames.video_ids.tolist() == ["v0.mp4", "v1.mp4", "v2.mp4", "v3.mp4"]
+    assert frames.class_names == ("walk", "run")
+    np.testing.assert_array_equal(frames.frames[2], load_clip(video_list.records[2], CLIP, "error"))
+    params, _, identity = read_attrs(out)
+    assert params["num_clips"] == 4 and identity == frames.identity
+    with pytest.raises(StaleCacheError, match="short_video"):
+        load_frames(out, {**PARAMS, "short_video": "loop"})
+
+
+def test_extract_frames_is_deterministic(video_list: VideoList, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.h5", tmp_path / "b.h5"
+    extract_frames(video_list, CLIP, "error", first, PARAMS)
+    extract_frames(video_list, CLIP, "error", second, PARAMS, threads=2)
+    one, two = load_frames(first), load_frames(second)
+    np.testing.assert_array_equal(one.frames, two.frames)
+    assert one.identity == two.identity
+
+
+def test_extract_frames_writes_nothing_when_a_video_is_bad(video_list: VideoList, tmp_path: Path) -> None:
+    bad = tmp_path / "videos" / "bad.mp4"
+    bad.write_text("garbage")
+    broken = VideoList(
+        records=video_list.records + (VideoRecord(path=bad, label=0, video_id="bad.mp4"),),
+        class_names=video_list.class_names,
+    )
+    out = tmp_path / "frames" / "test.h5"
+    with pytest.raises(DataError, match="bad.mp4"):
+        extract_frames(broken, CLIP, "error", out, PARAMS, threads=2)
+    assert not out.parent.exists() or not any(out.parent.iterdir())

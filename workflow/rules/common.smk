@@ -5,7 +5,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
+from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
 from videopure.params import frames_params
+from videopure.paths import (
+    adaptive_file,
+    clean_split_predictions,
+    evalset_file,
+    frames_file,
+    graybox_file,
+    predictions_file,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 try:
@@ -23,12 +32,16 @@ if _missing:
 DATASETS = config["datasets"]
 THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
+DEFENSES = defense_specs(config)
+GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
+ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="[A-Za-z0-9]+",
     split="[a-z]+",
+    defense="|".join(DEFENSES),
 
 
 def generated(dataset):
@@ -71,16 +84,47 @@ def trained_classifiers():
     ]
 
 
-def frames_file(dataset, split):
-    return f"results/frames/{dataset}/{split}.h5"
-
-
 def eval_frames(wildcards):
     return frames_file(wildcards.dataset, DATASETS[wildcards.dataset]["eval_split"])
 
 
 def clean_predictions(wildcards):
     return {
-        model: f"results/predictions/{wildcards.dataset}/clean/{model}.h5"
+        model: clean_split_predictions(wildcards.dataset, model)
         for model in classifier_names(wildcards.dataset)
     }
+
+
+def recognizer_inputs(wildcards):
+    """What attacking or evaluating one recognizer on the evaluation set reads."""
+    return {
+        "frames": eval_frames(wildcards),
+        "evalset": evalset_file(wildcards.dataset),
+        "checkpoint": checkpoint_path(wildcards.dataset, wildcards.model),
+    }
+
+
+def row_sources(wildcards):
+    """Inputs of one Table I row: clean, gray-box attacks, and adaptive ones for a defense."""
+    sources = ["clean", *GRAYBOX_SLUGS]
+    return sources + (ADAPTIVE_SLUGS if wildcards.defense != "None" else [])
+
+
+def predict_inputs(wildcards):
+    inputs = recognizer_inputs(wildcards)
+    dataset, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
+    for source in row_sources(wildcards)[1:]:
+        if source in GRAYBOX_SLUGS:
+            inputs[source] = graybox_file(dataset, model, source)
+        else:
+            inputs[source] = adaptive_file(dataset, model, defense, source)
+    return inputs
+
+
+def table1_predictions():
+    return [
+        predictions_file(dataset, model, defense)
+        for dataset in DATASETS
+        for model in classifier_names(dataset)
+        for defense in DEFENSES
+    ]

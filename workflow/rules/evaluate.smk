@@ -6,7 +6,7 @@ rule classify_clean:
         frames=eval_frames,
         checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
     output:
-        "results/predictions/{dataset}/clean/{model}.h5",
+        clean_split_predictions("{dataset}", "{model}"),
     log:
         "logs/classify_clean/{dataset}/{model}.log",
     benchmark:
@@ -26,7 +26,7 @@ rule evaluation_set:
     input:
         unpack(clean_predictions),
     output:
-        "results/evalset/{dataset}.h5",
+        evalset_file("{dataset}"),
     log:
         "logs/evaluation_set/{dataset}.log",
     benchmark:
@@ -34,3 +34,24 @@ rule evaluation_set:
     threads: 1
     script:
         "../scripts/evaluation_set.py"
+
+
+rule predict:
+    input:
+        unpack(predict_inputs),
+    output:
+        predictions_file("{dataset}", "{model}", "{defense}"),
+    log:
+        "logs/predict/{dataset}/{model}/{defense}.log",
+    benchmark:
+        "results/benchmarks/predict/{dataset}/{model}/{defense}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        sources=row_sources,
+        defense=lambda wildcards: DEFENSES[wildcards.defense],
+        evaluation=config["evaluation"],
+        seed=config["seed"],
+    script:
+        "../scripts/predict.py"

@@ -3,16 +3,19 @@
 
 rule table1:
     input:
-        evalsets=expand("results/evalset/{dataset}.h5", dataset=DATASETS),
-        predictions=[
-            f"results/predictions/{dataset}/clean/{model}.h5"
+        evalsets=[evalset_file(dataset) for dataset in DATASETS],
+        clean=[
+            clean_split_predictions(dataset, model)
             for dataset in DATASETS
             for model in classifier_names(dataset)
         ],
+        predictions=table1_predictions(),
     output:
         csv="results/table1.csv",
         markdown="results/table1.md",
         clean="results/clean_accuracy.csv",
+        clips="results/table1_clips.csv",
+        settings="results/table1_settings.json",
     log:
         "logs/table1.log",
     benchmark:

@@ -5,10 +5,11 @@ import logging
 import numpy as np
 
 from videopure.cache import read_h5, write_h5
-from videopure.evaluation.clean import evaluation_mask
+from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.runtime import stage
 
 with stage(snakemake) as ctx:  # noqa: F821
+    name = snakemake.wildcards.dataset  # noqa: F821
     records = {model: read_h5(path) for model, path in snakemake.input.items()}  # noqa: F821
     first = next(iter(records.values()))
     for model, record in records.items():
@@ -17,11 +18,17 @@ with stage(snakemake) as ctx:  # noqa: F821
     labels = first["labels"]
     mask = evaluation_mask({model: r["logits"] for model, r in records.items()}, labels)
     if not mask.any():
-        raise ValueError(f"no clip of {snakemake.wildcards.dataset} is classified correctly by every model")  # noqa: F821
-    logging.getLogger("videopure").info("evaluation set: %d of %d clips", mask.sum(), len(mask))
+        raise ValueError(f"no clip of {name} is classified correctly by every model")
+    max_clips = ctx.config["evaluation"]["max_clips"]
+    index = cap_evaluation_set(np.flatnonzero(mask), labels, max_clips, ctx.config["seed"])
+    logging.getLogger("videopure").info(
+        "evaluation set: %d of %d clips correct for every model; %d kept (max_clips=%s)",
+        mask.sum(), len(mask), len(index), max_clips,
+    )
     write_h5(
         snakemake.output[0],  # noqa: F821
-        {"index": np.flatnonzero(mask), "video_ids": first["video_ids"][mask], "labels": labels[mask]},
-        params={"dataset": snakemake.wildcards.dataset, "models": sorted(records), "total": len(mask)},  # noqa: F821
+        {"index": index, "video_ids": first["video_ids"][index], "labels": labels[index]},
+        params={"dataset": name, "models": sorted(records), "total": len(mask), "correct": int(mask.sum()),
+                "max_clips": max_clips},
         upstream={model: record.identity for model, record in records.items()},
     )

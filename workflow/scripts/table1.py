@@ -1,33 +1,20 @@
-"""Rule table1: results/table1.csv (+ Markdown) and the clean accuracy of every recognizer."""
+"""Rule table1: results/table1.csv (+ Markdown, per-clip predictions, attack settings per cell)."""
+
+import json
 
 import pandas as pd
 
-from videopure.cache import read_h5, write_text_atomic
-from videopure.tables.table1 import build_table1, to_markdown, undefended_row
+from videopure.cache import write_text_atomic
 from videopure.runtime import stage
+from videopure.tables.table1 import build_table1, collect_table1, table1_caption, to_markdown
 
 with stage(snakemake) as ctx:  # noqa: F821
-    rows, clean = [], []
-    for name, spec in ctx.config["datasets"].items():
-        evalset = read_h5(f"results/evalset/{name}.h5")
-        for model in spec["classifiers"]:
-            record = read_h5(f"results/predictions/{name}/clean/{model}.h5")
-            predictions = record["logits"].argmax(1)
-            correct = predictions == record["labels"]
-            index = evalset["index"]
-            rows.append(undefended_row(name, model, len(index), float(correct[index].mean()), {}))
-            clean.append(
-                {
-                    "dataset": name,
-                    "model": model,
-                    "split": spec["eval_split"],
-                    "clips": len(correct),
-                    "accuracy": round(100 * float(correct.mean()), 1),
-                    "evaluation_set": len(index),
-                }
-            )
-    table = build_table1(rows)
-    write_text_atomic(snakemake.output.csv, table.to_csv(index=False))  # noqa: F821
-    caption = "Table I (partial): accuracy (%) on the evaluation set; later stages fill the attack columns."
-    write_text_atomic(snakemake.output.markdown, to_markdown(table, caption))  # noqa: F821
-    write_text_atomic(snakemake.output.clean, pd.DataFrame(clean).to_csv(index=False))  # noqa: F821
+    collected = collect_table1(ctx.config)
+    table = build_table1(collected.rows)
+    caption = table1_caption(ctx.config["attack"])
+    output = snakemake.output  # noqa: F821
+    write_text_atomic(output.csv, table.to_csv(index=False))
+    write_text_atomic(output.markdown, to_markdown(table, caption))
+    write_text_atomic(output.clean, pd.DataFrame(collected.clean).to_csv(index=False))
+    write_text_atomic(output.clips, pd.DataFrame(collected.clips).to_csv(index=False))
+    write_text_atomic(output.settings, json.dumps({"caption": caption, "cells": collected.cells}, indent=1) + "\n")

@@ -43,3 +43,21 @@ def evaluation_mask(logits_by_model: Mapping[str, np.ndarray], labels: np.ndarra
             raise ValueError(f"model {name}: {logits.shape[0]} logits rows for {len(labels)} labels")
         mask &= logits.argmax(axis=1) == labels
     return mask
+
+
+def cap_evaluation_set(index: np.ndarray, labels: np.ndarray, max_clips: int | None, seed: int) -> np.ndarray:
+    """At most ``max_clips`` of ``index``, class-balanced and seeded, in ascending order.
+
+    Classes take turns (a seeded shuffle within each class), so the cap keeps every class
+    represented as evenly as the evaluation set allows. ``None`` keeps everything.
+    """
+    if max_clips is None or len(index) <= max_clips:
+        return np.sort(index)
+    rng = np.random.default_rng(seed)
+    queues = [list(rng.permutation(index[labels[index] == c])) for c in np.unique(labels[index])]
+    chosen: list[int] = []
+    while len(chosen) < max_clips:
+        for queue in queues:
+            if queue and len(chosen) < max_clips:
+                chosen.append(int(queue.pop()))
+    return np.sort(np.array(chosen, dtype=np.int64))

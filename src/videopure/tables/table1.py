@@ -75,3 +75,71 @@ def to_markdown(table: pd.DataFrame, caption: str) -> str:
     lines = [f"**{caption}**", "", header, rule]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Table1Inputs:
+    """Everything the table1 rule reads, gathered: rows, clean accuracies, per-clip votes, cell settings."""
+
+    rows: list[Table1Row]
+    clean: list[dict]
+    clips: list[dict]
+    cells: list[dict]
+
+
+def table1_caption(attack: dict) -> str:
+    return (
+        f"Table I: accuracy (%) on the evaluation set; l-inf eps={attack['eps'] * 255:.0f}/255, "
+        f"{attack['steps']} steps of {attack['step_size'] * 255:.0f}/255, EOT {attack['eot_samples']} draws "
+        "(stochastic defenses); PGD and TT gray-box, +BPDA adaptive (exact gradient where the defense is "
+        "differentiable, BPDA otherwise; see table1_settings.json)."
+    )
+
+
+def collect_table1(config: dict) -> Table1Inputs:
+    """Read every prediction file of Table I (paths from :mod:`videopure.paths`)."""
+    from videopure.cache import read_attrs, read_h5
+    from videopure.defenses import resolve_defense
+    from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+    from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
+
+    out = Table1Inputs([], [], [], [])
+    for name, spec in config["datasets"].items():
+        for model in spec["classifiers"]:
+            split = read_h5(clean_split_predictions(name, model))
+            correct = split["logits"].argmax(1) == split["labels"]
+            size = 0
+            for defense, defense_spec in defense_specs(config).items():
+                columns = [("None", "clean", None)]
+                columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
+                if defense != "None":
+                    columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in ADAPTIVE_COLUMNS]
+                path = predictions_file(name, model, defense)
+                record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug, _ in columns)])
+                labels, size = record["labels"], len(record["labels"])
+                accuracy = {}
+                for column, source, attack_path in columns:
+                    voted = record[f"{source}/votes"]
+                    hits = voted == labels[:, None]
+                    accuracy[column] = float(hits.mean())
+                    key = {"dataset": name, "model": model, "defense": defense, "column": column}
+                    out.clips += [
+                        {**key, "video_id": vid, "label": int(label), "votes": " ".join(map(str, row)),
+                         "accuracy": float(hit.mean())}
+                        for vid, label, row, hit in zip(record["video_ids"], labels, voted, hits)
+                    ]
+                    cell = {**key, "accuracy": _percent(accuracy[column]), "clips": size,
+                            "defense_settings": record.params["defense_settings"], "draws": record.params["draws"]}
+                    if attack_path is not None:
+                        attack_params = read_attrs(attack_path)[0]
+                        cell.update(attack=attack_params["attack"], gradient=attack_params["gradient"])
+                    out.cells.append(cell)
+                if defense == "None":
+                    out.rows.append(undefended_row(name, model, size, accuracy.pop("None"), accuracy))
+                else:
+                    diffusion = getattr(resolve_defense(defense_spec["type"]), "diffusion_based", False)
+                    not_applicable = () if diffusion else ("PGD+DiffAttack",)
+                    out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable))
+            out.clean.append({"dataset": name, "model": model, "split": spec["eval_split"], "clips": len(correct),
+                              "accuracy": _percent(float(correct.mean())), "evaluation_set": size})
+    return out

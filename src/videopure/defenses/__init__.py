@@ -1,0 +1,35 @@
+"""Adversarial purification defenses behind one interface, and the classifier they defend.
+
+* :class:`Purifier` — the interface: ``purify(x)`` maps videos (B, T, C, H, W) in [0, 1] to K
+  candidates (B, K, T, C, H, W); ``forward(x, gradient=...)`` validates and picks exact, BPDA or
+  no gradients.
+* The classical defenses of Table I: :class:`NoDefense`, :class:`JPEG`, :class:`WhiteNoise`,
+  :class:`TemporalShuffle`.
+* :class:`DefendedClassifier` — any video classifier behind a purifier, with the majority vote.
+* :func:`build_defense` — a defense from a config spec ``{"type": ..., **kwargs}``;
+  :func:`register_defense`, :data:`DEFENSES`.
+* :func:`seeded` — the seeding protocol for stochastic defenses.
+"""
+
+from videopure.defenses.base import GRADIENT_MODES, Purifier, check_video, derive_seed, seeded
+from videopure.defenses.classical import JPEG, NoDefense, TemporalShuffle, WhiteNoise
+from videopure.defenses.defended import DefendedClassifier, majority_vote
+from videopure.defenses.registry import DEFENSES, build_defense, register_defense, resolve_defense
+
+__all__ = [
+    "DEFENSES",
+    "GRADIENT_MODES",
+    "JPEG",
+    "DefendedClassifier",
+    "NoDefense",
+    "Purifier",
+    "TemporalShuffle",
+    "WhiteNoise",
+    "build_defense",
+    "check_video",
+    "derive_seed",
+    "majority_vote",
+    "register_defense",
+    "resolve_defense",
+    "seeded",
+]

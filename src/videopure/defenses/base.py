@@ -1,0 +1,194 @@
+"""The purifier interface every defense implements, and the seeding protocol for stochastic ones.
+
+A purifier maps a video batch ``x`` (B, T, C, H, W), float in [0, 1], to ``K`` candidate
+purified videos (B, K, T, C, H, W) in [0, 1]. Single-output defenses (JPEG, white noise,
+DiffPure) have ``K = 1``; VideoPure has ``K = t* + 1`` candidates that the classifier votes over
+(paper, Sec. III-D and Alg. 1, lines 12-14). :class:`~videopure.defenses.defended.DefendedClassifier`
+puts a purifier in front of a classifier.
+
+Gradients (paper, Sec. II-B): an attack reaches the input through the defense in one of three
+ways, chosen per call of :meth:`Purifier.forward`:
+
+* ``"exact"``: autograd through :meth:`Purifier.purify` (only where ``exact_gradient`` is True);
+* ``"bpda"``: Backward Pass Differentiable Approximation (Athalye et al., 2018) with the identity
+  surrogate ``g(x) = x`` the paper uses: the forward pass is ``P(x)``, the backward pass the
+  identity, per candidate;
+* ``"none"``: no graph (evaluation);
+
+and ``"auto"`` resolves to ``"exact"`` where the defense is differentiable, ``"bpda"`` otherwise.
+
+Randomness. Stochastic purifiers draw from torch's global RNG of the input's device (no generator
+argument), so one mechanism — :func:`seeded` — controls every defense, including the diffusion
+purifiers whose noise is drawn deep inside diffusers' schedulers. The evaluation protocol:
+
+* a stage that evaluates a stochastic defense runs draw ``d`` of clip ``i`` under
+  ``seeded(config_seed, i, d)``, one clip per forward, so a clip's draws depend neither on the
+  batch size nor on which clips share its batch, and a rerun gives the same numbers;
+* an attack that averages over draws (EOT) batches its draws in one forward under the attack's
+  own seed: consecutive draws of one RNG stream are independent;
+* deterministic defenses are batched freely.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+GRADIENT_MODES = ("exact", "bpda", "none", "auto")
+
+
+def derive_seed(*key: int) -> int:
+    """One 64-bit seed from a key such as ``(config_seed, clip_index, draw)``.
+
+    A single integer is returned unchanged, so ``seeded(s)`` behaves like ``torch.manual_seed(s)``.
+    Longer keys are hashed (BLAKE2b), so neighbouring keys give unrelated streams — unlike sums or
+    products of the parts, which collide (``(1, 2)`` vs ``(2, 1)``).
+    """
+    if not key or not all(isinstance(part, int) and not isinstance(part, bool) for part in key):
+        raise ValueError(f"a seed key is one or more integers, got {key!r}")
+    if len(key) == 1:
+        return key[0]
+    digest = hashlib.blake2b(",".join(map(str, key)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+@contextlib.contextmanager
+def seeded(*key: int) -> Iterator[None]:
+    """Run a block with torch's RNGs seeded from ``key``; restore their previous states on exit.
+
+    ``torch.random.fork_rng`` saves and restores the CPU and CUDA generators, so seeding one
+    evaluation does not change the random stream of the code around it.
+
+    Example::
+
+        with seeded(config["seed"], clip_index, draw):
+            candidates = purifier(x, gradient="none")
+    """
+    seed = derive_seed(*key)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+def check_video(x: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` is a float tensor (B, T, C, H, W), non-empty, with values in [0, 1]."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a tensor (B, T, C, H, W), got {type(x).__name__}")
+    if x.ndim != 5 or x.numel() == 0:
+        raise ValueError(f"expected a non-empty video batch of shape (B, T, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected floating-point pixels in [0, 1], got dtype {x.dtype} for shape {tuple(x.shape)}")
+    low, high = torch.aminmax(x.detach())
+    if torch.isnan(low) or torch.isnan(high) or low < 0 or high > 1:
+        raise ValueError(
+            f"expected pixel values in [0, 1] for input of shape {tuple(x.shape)}, "
+            f"got min {low.item():.4g} and max {high.item():.4g}"
+        )
+
+
+class Purifier(nn.Module):
+    """Base class of adversarial purification defenses.
+
+    Subclasses set the class attributes below, store every constructor argument as an attribute of
+    the same name (this is what :meth:`settings` records), and implement :meth:`purify`. Register
+    them with :func:`videopure.defenses.registry.register_defense`, or name them by import path in
+    the config (``type: "package.module:ClassName"``).
+
+    Attributes:
+        name: registry name, e.g. ``"jpeg"``; also the defense's label in results.
+        stochastic: True if :meth:`purify` draws randomness (from torch's global RNG) per call.
+        exact_gradient: True if :meth:`purify` is differentiable, so autograd gives the exact
+            gradient of the defense; False for defenses an attack must approximate (BPDA).
+        num_candidates: ``K``, the number of purified candidates per input video.
+    """
+
+    name: ClassVar[str]
+    stochastic: ClassVar[bool]
+    exact_gradient: ClassVar[bool]
+    num_candidates: int = 1
+
+    def __init__(self) -> None:
+        # Spelled out so that a parameterless subclass has an empty signature, which
+        # build_defense checks keyword arguments against (nn.Module.__init__ takes **kwargs).
+        super().__init__()
+
+    def purify(self, x: torch.Tensor) -> torch.Tensor:
+        """Candidates (B, K, T, C, H, W) in [0, 1] for a valid input ``x`` (B, T, C, H, W) in [0, 1].
+
+        Called by :meth:`forward`, which validates ``x`` first. The output keeps ``x``'s dtype and
+        device. Randomness, if any, comes from torch's global RNG.
+        """
+        raise NotImplementedError
+
+    def resolve_gradient(self, gradient: str) -> str:
+        """The gradient mode that :meth:`forward` uses for ``gradient``: ``"auto"`` becomes
+        ``"exact"`` or ``"bpda"``; asking for ``"exact"`` on a non-differentiable defense is an error."""
+        if gradient not in GRADIENT_MODES:
+            raise ValueError(f"unknown gradient mode {gradient!r}; expected one of {GRADIENT_MODES}")
+        if gradient == "auto":
+            return "exact" if self.exact_gradient else "bpda"
+        if gradient == "exact" and not self.exact_gradient:
+            raise ValueError(
+                f"defense {self.name!r} is not differentiable (exact_gradient=False); use gradient='bpda'"
+            )
+        return gradient
+
+    def forward(self, x: torch.Tensor, gradient: str = "auto") -> torch.Tensor:
+        """Validate ``x`` and purify it, with the gradient mode ``gradient``.
+
+        Args:
+            x: videos (B, T, C, H, W), float in [0, 1].
+            gradient: ``"exact"`` (autograd through :meth:`purify`), ``"bpda"`` (forward
+                :meth:`purify`, backward identity for each candidate), ``"none"`` (no graph), or
+                ``"auto"`` (exact where available, else BPDA; the default, so that ``purifier(x)``
+                works for every defense — :meth:`resolve_gradient` tells which mode it means).
+
+        Returns:
+            Candidates (B, K, T, C, H, W) in [0, 1].
+        """
+        check_video(x)
+        mode = self.resolve_gradient(gradient)
+        if mode == "exact":
+            candidates = self.purify(x)
+        else:
+            with torch.no_grad():
+                candidates = self.purify(x)
+        expected = (x.shape[0], self.num_candidates, *x.shape[1:])
+        if tuple(candidates.shape) != expected:
+            raise RuntimeError(
+                f"{type(self).__name__}.purify returned shape {tuple(candidates.shape)} for input "
+                f"{tuple(x.shape)}; expected (B, K={self.num_candidates}, T, C, H, W) = {expected}"
+            )
+        if mode == "bpda":
+            # BPDA with g(x) = x, written as P(x) + (x - x.detach()) rather than x + (P(x) - x).detach():
+            # the same gradient (identity per candidate), but the value is P(x) bit for bit, so
+            # rounding cannot push it outside [0, 1] where the classifier rejects it.
+            candidates = candidates + (x - x.detach()).unsqueeze(1)
+        return candidates
+
+    def settings(self) -> dict[str, Any]:
+        """``{"name": name, **constructor arguments}``: what is recorded beside every accuracy.
+
+        Read from the attributes named like the constructor's parameters; a subclass that stores
+        its arguments otherwise overrides this method.
+        """
+        values: dict[str, Any] = {"name": self.name}
+        for parameter in inspect.signature(type(self).__init__).parameters.values():
+            if parameter.name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if not hasattr(self, parameter.name):
+                raise AttributeError(
+                    f"{type(self).__name__} does not store its constructor argument {parameter.name!r} as an "
+                    "attribute of that name; store it or override settings()"
+                )
+            values[parameter.name] = getattr(self, parameter.name)
+        return values
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in self.settings().items() if key != "name")

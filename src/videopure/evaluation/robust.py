@@ -1,0 +1,173 @@
+"""Robust evaluation: which attack fills which Table I column, running attacks, defended predictions.
+
+Columns (paper Table I and Section IV-B):
+
+* ``PGD`` and ``TT`` are **gray-box** (Robust Acc*): the attack sees the bare classifier only; its
+  adversarial clips are computed once per recognizer and evaluated through every defense.
+* ``PGD+BPDA``, ``TT+BPDA`` and ``EOT+BPDA`` are **adaptive** (Robust Acc): the attack
+  differentiates through the defense — exactly where the defense is differentiable (white noise,
+  temporal shuffle), with BPDA's identity backward where it is not (JPEG). The gradient method
+  of every cell is recorded. ``EOT+BPDA`` averages the gradient over ``eot_samples`` draws of a
+  stochastic defense; for a deterministic defense every draw gives the same gradient, so it uses
+  one draw and the column equals PGD+BPDA up to the random start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from videopure.attacks import build_attack
+from videopure.cache import read_h5
+from videopure.data.frames import load_frames
+from videopure.evaluation.clean import uint8_clips_to_tensor
+from videopure.params import frames_params
+from videopure.defenses.base import Purifier, seeded
+from videopure.defenses.defended import DefendedClassifier, majority_vote
+
+
+@dataclass(frozen=True)
+class AttackColumn:
+    """One attack column of Table I."""
+
+    name: str
+    slug: str
+    attack: str
+    adaptive: bool
+    eot: bool = False
+
+
+GRAYBOX_COLUMNS = (AttackColumn("PGD", "pgd", "PGD", False), AttackColumn("TT", "tt", "TT", False))
+ADAPTIVE_COLUMNS = (
+    AttackColumn("PGD+BPDA", "pgd_bpda", "PGD", True),
+    AttackColumn("TT+BPDA", "tt_bpda", "TT", True),
+    AttackColumn("EOT+BPDA", "eot_bpda", "PGD", True, eot=True),
+)
+COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS}
+
+
+def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:
+    """Constructor arguments of the column's attack from the config's ``attack`` section."""
+    if attack_config["norm"] != "linf":
+        raise ValueError("Table I uses l-inf attacks (paper IV-B); set attack.norm: linf")
+    eot_samples = 1
+    if column.eot and purifier is not None and purifier.stochastic:
+        eot_samples = attack_config["eot_samples"]
+    return {
+        "eps": attack_config["eps"],
+        "steps": attack_config["steps"],
+        "alpha": attack_config["step_size"],
+        "norm": "linf",
+        "random_start": attack_config["random_start"],
+        "best_iterate": attack_config["best_iterate"],
+        "eot_samples": eot_samples,
+        "seed": seed,
+    }
+
+
+def run_attack(
+    model: torch.nn.Module,
+    column: AttackColumn,
+    settings: dict[str, Any],
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Attack ``clips`` in batches; return the adversarial clips and the per-clip loss trace (steps+1, N).
+
+    Each batch gets its own seed (``settings['seed']`` + batch index) so a batch's random start and
+    draws do not depend on how many batches came before it.
+    """
+    adversarial, traces = [], []
+    starts = range(0, len(clips), batch_size)
+    for batch_index, start in enumerate(tqdm(starts, desc=f"attack {column.name}", unit="batch")):
+        attack = build_attack(column.attack, model, **{**settings, "seed": settings["seed"] + batch_index})
+        stop = start + batch_size
+        adversarial.append(attack(clips[start:stop], labels[start:stop]).cpu())
+        traces.append(attack.loss_trace.numpy())
+    return torch.cat(adversarial), np.concatenate(traces, axis=1)
+
+
+@torch.no_grad()
+def predict_defended(
+    defended: DefendedClassifier, clips: torch.Tensor, seed: int, draws: int, batch_size: int, clip_ids: np.ndarray
+) -> np.ndarray:
+    """Per-candidate logits (N, draws, K, classes) of a defended classifier.
+
+    Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
+    ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
+    :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
+    """
+    device = next(defended.classifier.parameters()).device
+    if not defended.purifier.stochastic:
+        outputs = []
+        for start in tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch"):
+            outputs.append(defended(clips[start : start + batch_size].to(device)).float().cpu())
+        return torch.cat(outputs).unsqueeze(1).expand(-1, draws, -1, -1).numpy()
+    logits = []
+    for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
+        per_draw = []
+        for draw in range(draws):
+            with seeded(seed, int(clip_ids[index]), draw):
+                per_draw.append(defended(clips[index : index + 1].to(device)).float().cpu()[0])
+        logits.append(torch.stack(per_draw))
+    return torch.stack(logits).numpy()
+
+
+def votes(logits: np.ndarray) -> np.ndarray:
+    """Majority votes (N, draws) from per-candidate logits (N, draws, K, classes)."""
+    n, draws, k, classes = logits.shape
+    flat = torch.from_numpy(np.ascontiguousarray(logits)).reshape(n * draws, k, classes)
+    return majority_vote(flat).reshape(n, draws).numpy()
+
+
+@dataclass(frozen=True)
+class EvalClips:
+    """The evaluation set of a dataset as float clips (N, T, C, H, W) in [0, 1]."""
+
+    clips: torch.Tensor
+    labels: torch.Tensor
+    video_ids: np.ndarray
+    index: np.ndarray  # position of each clip in the evaluation split (the seed key of stochastic draws)
+    upstream: dict[str, str]
+
+
+def defense_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Table I's defense rows in order: the undefended "None" row first, then the config's."""
+    return {"None": {"type": "none"}, **config["defenses"]}
+
+
+def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, evalset_path: str) -> EvalClips:
+    """Clips of the evaluation set (rule evaluation_set) read from the evaluation split's frames."""
+    spec = config["datasets"][dataset]
+    frames = load_frames(frames_path, frames_params(config, dataset, spec["eval_split"]))
+    evalset = read_h5(evalset_path)
+    index = evalset["index"]
+    if not np.array_equal(frames.video_ids[index], evalset["video_ids"]):
+        raise ValueError(f"{evalset_path} does not match {frames_path}; rerun rule evaluation_set")
+    return EvalClips(
+        clips=uint8_clips_to_tensor(frames.frames[index]),
+        labels=torch.from_numpy(frames.labels[index]).long(),
+        video_ids=frames.video_ids[index],
+        index=index,
+        upstream={"frames": frames.identity, "evalset": evalset.identity},
+    )
+
+
+def load_classifier(config: dict[str, Any], dataset: str, model: str, checkpoint: str, class_names, device):
+    """The recognizer ``model`` of ``dataset`` as a [0,1]-input VideoClassifier, frozen, in eval mode."""
+    from videopure.models.checkpoint import load_recognizer
+
+    classifier = load_recognizer(
+        config["datasets"][dataset]["classifiers"][model]["config"],
+        checkpoint,
+        class_names,
+        device,
+        config_key=f"datasets.{dataset}.classifiers.{model}.checkpoint",
+    )
+    classifier.requires_grad_(False)
+    return classifier

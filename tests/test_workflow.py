@@ -1,0 +1,172 @@
+"""End to end on the smoke profile: real videos, real recognizers, real Snakemake."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.helpers import REPO, snakemake_cmd
+from videopure.cache import read_h5
+
+pytestmark = pytest.mark.workflow
+TARGET = "results/table1.csv"
+
+
+def run_snakemake(
+    workdir: Path, *args: str, profile: str = "config/smoke.yaml", extra_config: Path | None = None, env=None
+) -> subprocess.CompletedProcess:
+    configs = [str(REPO / profile)] + ([str(extra_config)] if extra_config else [])
+    return subprocess.run(
+        snakemake_cmd("--directory", str(workdir), "--cores", "4", *args, "--configfile", *configs),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def make_workdir(path: Path) -> Path:
+    """A fresh working directory; config paths (config/models/...) are relative to it."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config").symlink_to(REPO / "config")
+    return path
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    workdir = make_workdir(tmp_path_factory.mktemp("smoke_a"))
+    result = run_snakemake(workdir, TARGET)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def smoke_rerun(tmp_path_factory) -> Path:
+    """The same config in a second directory: videos, frames, training and logits from scratch."""
+    workdir = make_workdir(tmp_path_factory.mktemp("smoke_b"))
+    result = run_snakemake(workdir, "results/clean/smoke/NL.h5", "results/clean/smoke/SlowFast.h5")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir
+
+
+DEFENSE_ROWS = ["None", "JPEG", "WN", "TemporalShuffle", "TemporalShuffle_w4"]
+ATTACK_COLUMNS = ["PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA"]
+
+
+def test_table1_has_every_row_and_column_measured(smoke_run):
+    table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
+    assert list(table["Model"]) == ["NL"] * 5 + ["SlowFast"] * 5
+    assert list(table["Defense"]) == DEFENSE_ROWS * 2 and set(table["Dataset"]) == {"smoke"}
+    undefended = table[table["Defense"] == "None"]
+    assert (undefended["None"] == "100.0").all()  # the evaluation set is what every recognizer gets right
+    assert (undefended[["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack", "Average"]] == "-").all().all()
+    defended = table[table["Defense"] != "None"]
+    assert (defended["PGD+DiffAttack"] == "-").all()
+    for column in ["None", *ATTACK_COLUMNS, "Average"]:
+        values = defended[column].astype(float)  # measured: no "pending" left
+        assert values.between(0, 100).all(), column
+    assert (table["Clips"].astype(int) > 0).all()
+    settings = json.loads((smoke_run / "results" / "table1_settings.json").read_text())
+    cells = {(c["model"], c["defense"], c["column"]): c for c in settings["cells"]}
+    assert cells[("NL", "JPEG", "PGD+BPDA")]["gradient"] == "bpda"
+    assert cells[("NL", "WN", "PGD+BPDA")]["gradient"] == "exact"
+    assert cells[("NL", "WN", "EOT+BPDA")]["attack"]["eot_samples"] == 2
+    assert cells[("NL", "JPEG", "EOT+BPDA")]["attack"]["eot_samples"] == 1
+    clips = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
+    assert len(clips) == int(table["Clips"].iloc[0]) * (2 * 3 + 2 * 4 * 6)
+    clean = pd.read_csv(smoke_run / "results" / "clean_accuracy.csv")
+    assert (clean["evaluation_set"] <= clean["clips"]).all() and (clean["clips"] == 16).all()
+    assert (smoke_run / "results" / "table1.md").read_text().startswith("**Table I")
+
+
+def test_every_job_wrote_its_log_and_benchmark(smoke_run):
+    for rule in ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set"):
+        assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
+        assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
+    metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
+    assert {"test_acc", "val_acc", "train_seconds"} <= set(metrics)
+
+
+def test_second_invocation_does_nothing(smoke_run):
+    result = run_snakemake(smoke_run, "-n", TARGET)
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_same_seed_same_frames_and_logits(smoke_run, smoke_rerun):
+    """Same seed, same machine: identical frames, and retraining gives identical logits."""
+    for split in ("train", "val", "test"):
+        a = read_h5(smoke_run / f"results/frames/smoke/{split}.h5")
+        b = read_h5(smoke_rerun / f"results/frames/smoke/{split}.h5")
+        for key in ("frames", "labels", "video_ids"):
+            np.testing.assert_array_equal(a[key], b[key])
+    for model in ("NL", "SlowFast"):
+        a = read_h5(smoke_run / f"results/clean/smoke/{model}.h5")
+        b = read_h5(smoke_rerun / f"results/clean/smoke/{model}.h5")
+        np.testing.assert_array_equal(a["logits"], b["logits"])
+
+
+def test_changed_seed_reruns_generation_and_training(smoke_run):
+    result = run_snakemake(smoke_run, "-n", TARGET, "--config", "seed=1")
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "generate_videos" in text and "train_classifier" in text
+
+
+def test_bad_config_fails_before_any_compute(tmp_path):
+    workdir = make_workdir(tmp_path / "bad")
+    result = run_snakemake(workdir, TARGET, "--config", "threads=0")
+    assert result.returncode != 0
+    assert "threads" in result.stdout + result.stderr
+    assert not (workdir / "results").exists() and not (workdir / "data").exists()
+
+
+def test_paper_profile_without_downloads_names_each_missing_path(tmp_path):
+    workdir = make_workdir(tmp_path / "paper")
+    result = run_snakemake(workdir, TARGET, profile="config/paper.yaml")
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    for key in ("datasets.ucf101.video_root", "datasets.k400.annotations", "datasets.k400.classifiers.NL.checkpoint"):
+        assert key in text
+    assert not (workdir / "results").exists()
+
+
+NEW_DEFENSE = """
+import torch
+from videopure.defenses import Purifier
+
+
+class Posterize(Purifier):
+    name = "posterize"
+    stochastic = False
+    exact_gradient = False
+
+    def __init__(self, levels: int = 8) -> None:
+        super().__init__()
+        self.levels = levels
+
+    def purify(self, x):
+        return (torch.round(x * (self.levels - 1)) / (self.levels - 1)).unsqueeze(1)
+"""
+
+
+def test_a_new_defense_needs_one_class_and_one_config_entry(smoke_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
+    (tmp_path / "my_defenses.py").write_text(NEW_DEFENSE)
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("defenses:\n  Posterize: {type: 'my_defenses:Posterize', levels: 4}\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = run_snakemake(workdir, TARGET, extra_config=extra, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    table = pd.read_csv(workdir / TARGET, dtype=str, keep_default_na=False)
+    row = table[(table["Defense"] == "Posterize") & (table["Model"] == "NL")]
+    assert len(row) == 1 and float(row["PGD+BPDA"].iloc[0]) >= 0
+    ran = result.stdout + result.stderr
+    assert "train_classifier" not in ran and "attack_graybox" not in ran  # earlier stages reused

@@ -1,0 +1,47 @@
+# Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
+# attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
+# attacks go through the defense, so their path carries it.
+
+
+rule attack_graybox:
+    input:
+        unpack(recognizer_inputs),
+    output:
+        [graybox_file("{dataset}", "{model}", column) for column in GRAYBOX_SLUGS],
+    log:
+        "logs/attack_graybox/{dataset}/{model}.log",
+    benchmark:
+        "results/benchmarks/attack_graybox/{dataset}/{model}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        columns=GRAYBOX_SLUGS,
+        attack=config["attack"],
+        seed=config["seed"],
+    script:
+        "../scripts/attack.py"
+
+
+rule attack_adaptive:
+    input:
+        unpack(recognizer_inputs),
+    output:
+        [
+            adaptive_file("{dataset}", "{model}", "{defense}", column)
+            for column in ADAPTIVE_SLUGS
+        ],
+    log:
+        "logs/attack_adaptive/{dataset}/{model}/{defense}.log",
+    benchmark:
+        "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        columns=ADAPTIVE_SLUGS,
+        attack=config["attack"],
+        seed=config["seed"],
+        defense=lambda wildcards: DEFENSES[wildcards.defense],
+    script:
+        "../scripts/attack.py"

@@ -1,0 +1,54 @@
+"""Rules attack_graybox and attack_adaptive: adversarial clips of the evaluation set (float32).
+
+Gray-box: the attack sees the bare recognizer (computed once, evaluated through every defense).
+Adaptive: the attack differentiates through the defense (exact gradient or BPDA, recorded).
+One output file per attack column.
+"""
+
+import numpy as np
+
+from videopure.cache import write_h5
+from videopure.defenses import DefendedClassifier, build_defense
+from videopure.evaluation.robust import (
+    COLUMNS_BY_SLUG,
+    attack_settings,
+    defense_specs,
+    load_classifier,
+    load_eval_clips,
+    run_attack,
+)
+from videopure.params import file_digest
+from videopure.runtime import stage
+
+with stage(snakemake) as ctx:  # noqa: F821
+    wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
+    name, model = wildcards.dataset, wildcards.model
+    data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
+    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
+    upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
+    params = {"dataset": name, "model": model}
+    purifier, target = None, classifier
+    if "defense" in wildcards.keys():
+        purifier = build_defense(defense_specs(ctx.config)[wildcards.defense]).to(ctx.device)
+        target = DefendedClassifier(classifier, purifier, gradient="auto")
+        params.update(defense=wildcards.defense, defense_settings=purifier.settings(), gradient=target.gradient)
+    else:
+        params.update(gradient="exact (bare recognizer)")
+    clips, labels = data.clips.to(ctx.device), data.labels.to(ctx.device)
+    for slug, path in zip(snakemake.params.columns, snakemake.output):  # noqa: F821
+        column = COLUMNS_BY_SLUG[slug]
+        settings = attack_settings(ctx.config["attack"], column, purifier, ctx.config["seed"])
+        adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
+        write_h5(
+            path,
+            {
+                "clips": adversarial.numpy().astype(np.float32),
+                "labels": data.labels.numpy(),
+                "video_ids": data.video_ids,
+                "index": data.index,
+                "loss_trace": trace.astype(np.float32),
+            },
+            params={**params, "column": column.name, "attack": {"name": column.attack, **settings}},
+            upstream=upstream,
+            compression=None,
+        )

@@ -1,0 +1,82 @@
+"""Evaluation helpers: evaluation set, its cap, per-column attack settings, defended predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from videopure.defenses import DefendedClassifier, build_defense
+from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
+from videopure.evaluation.robust import (
+    ADAPTIVE_COLUMNS,
+    COLUMNS_BY_SLUG,
+    GRAYBOX_COLUMNS,
+    attack_settings,
+    defense_specs,
+    predict_defended,
+    votes,
+)
+
+ATTACK = {"norm": "linf", "eps": 4 / 255, "steps": 10, "step_size": 2 / 255, "eot_samples": 20,
+          "random_start": "gaussian", "best_iterate": False}
+
+
+def test_evaluation_mask_is_the_clips_every_model_gets_right():
+    labels = np.array([0, 1, 2, 1])
+    a = np.eye(3)[[0, 1, 2, 0]]
+    b = np.eye(3)[[0, 2, 2, 1]]
+    np.testing.assert_array_equal(evaluation_mask({"a": a, "b": b}, labels), [True, False, True, False])
+    with pytest.raises(ValueError, match="model b"):
+        evaluation_mask({"b": b[:3]}, labels)
+
+
+def test_cap_is_class_balanced_seeded_and_sorted():
+    labels = np.repeat(np.arange(5), 10)
+    index = np.arange(50)
+    capped = cap_evaluation_set(index, labels, 15, seed=0)
+    assert len(capped) == 15 and np.all(np.diff(capped) > 0)
+    assert np.bincount(labels[capped], minlength=5).tolist() == [3, 3, 3, 3, 3]
+    np.testing.assert_array_equal(capped, cap_evaluation_set(index, labels, 15, seed=0))
+    assert not np.array_equal(capped, cap_evaluation_set(index, labels, 15, seed=1))
+    np.testing.assert_array_equal(cap_evaluation_set(index, labels, None, seed=0), index)
+
+
+def test_columns_and_settings():
+    assert [c.name for c in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS] == ["PGD", "TT", "PGD+BPDA", "TT+BPDA", "EOT+BPDA"]
+    eot = COLUMNS_BY_SLUG["eot_bpda"]
+    assert attack_settings(ATTACK, eot, build_defense({"type": "white_noise"}), 3)["eot_samples"] == 20
+    # a deterministic defense gives the same gradient at every draw: one draw
+    assert attack_settings(ATTACK, eot, build_defense({"type": "jpeg"}), 3)["eot_samples"] == 1
+    assert attack_settings(ATTACK, COLUMNS_BY_SLUG["pgd_bpda"], build_defense({"type": "white_noise"}), 3)[
+        "eot_samples"
+    ] == 1
+    with pytest.raises(ValueError, match="attack.norm"):
+        attack_settings({**ATTACK, "norm": "l2"}, eot, None, 0)
+    assert list(defense_specs({"defenses": {"JPEG": {"type": "jpeg"}}})) == ["None", "JPEG"]
+
+
+class MeanColour(nn.Module):
+    """A tiny classifier: logits from the mean of each colour channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.linear(x.mean(dim=(1, 3, 4)))
+
+
+def test_stochastic_predictions_do_not_depend_on_batch_size_and_are_seeded():
+    torch.manual_seed(0)
+    defended = DefendedClassifier(MeanColour(), build_defense({"type": "white_noise", "sigma": 0.3}), gradient="none")
+    clips = torch.rand(4, 3, 3, 8, 8)
+    ids = np.arange(4)
+    a = predict_defended(defended, clips, seed=0, draws=2, batch_size=4, clip_ids=ids)
+    b = predict_defended(defended, clips[2:], seed=0, draws=2, batch_size=1, clip_ids=ids[2:])
+    np.testing.assert_array_equal(a[2:], b)
+    assert a.shape == (4, 2, 1, 3) and not np.array_equal(a[:, 0], a[:, 1])
+    c = predict_defended(defended, clips, seed=1, draws=2, batch_size=4, clip_ids=ids)
+    assert not np.array_equal(a, c)
+    assert votes(a).shape == (4, 2)

@@ -16,10 +16,13 @@ of a config's test pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import sys
 import types
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,17 @@ def _mmaction_root() -> Path:
     return Path(mmaction.__file__).resolve().parent
 
 
+@contextlib.contextmanager
+def _known_warnings_silenced() -> Iterator[None]:
+    """Hide warnings about choices this project made knowingly (STACK.md)."""
+    with warnings.catch_warnings():
+        # mmcv-lite has no compiled ops; mmaction2's recognizers do not need them.
+        warnings.filterwarnings("ignore", message=".*MultiScaleDeformableAttention.*")
+        # setuptools<81 is pinned because mmengine resolves 'mmaction::' configs with it.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        yield
+
+
 def import_mmaction() -> None:
     """Import ``mmaction.models`` and register all mmaction2 modules (idempotent).
 
@@ -59,9 +73,7 @@ def import_mmaction() -> None:
     import mmaction.utils.dependency as dependency
 
     dependency.WITH_MULTIMODAL = False
-    with warnings.catch_warnings():
-        # mmcv-lite has no compiled ops; mmaction2's recognizers do not need them.
-        warnings.filterwarnings("ignore", message=".*MultiScaleDeformableAttention.*")
+    with _known_warnings_silenced():
         from mmaction.utils import register_all_modules
 
         register_all_modules(init_default_scope=True)
@@ -90,7 +102,24 @@ def load_model_config(path_or_uri: str | Path):
     from mmengine.config import Config
 
     import_mmaction()
-    return Config.fromfile(str(resolve_config_path(path_or_uri)))
+    with _known_warnings_silenced():
+        return Config.fromfile(str(resolve_config_path(path_or_uri)))
+
+
+def zoo_weights_url(path_or_uri: str | Path) -> str | None:
+    """The model zoo's checkpoint URL for a config shipped with mmaction2 (its ``metafile.yml``), if any."""
+    import yaml
+
+    path = resolve_config_path(path_or_uri)
+    metafile = path.parent / "metafile.yml"
+    if not metafile.is_file():
+        return None
+    with open(metafile) as handle:
+        models = (yaml.safe_load(handle) or {}).get("Models") or []
+    for model in models:
+        if Path(str(model.get("Config", ""))).name == path.name:
+            return model.get("Weights")
+    return None
 
 
 def _random_init_cfg(cfg: Any) -> Any:
@@ -150,6 +179,7 @@ def build_recognizer(cfg, num_classes: int) -> nn.Module:
     """
     import_mmaction()
     from mmaction.registry import MODELS
+    from mmengine.logging import MMLogger
 
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -157,7 +187,13 @@ def build_recognizer(cfg, num_classes: int) -> nn.Module:
     cfg.model.cls_head.num_classes = int(num_classes)
     cfg.model = _random_init_cfg(cfg.model.to_dict() if hasattr(cfg.model, "to_dict") else dict(cfg.model))
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs one INFO paragraph per parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
     _reinit_non_local(model)
     model.cfg = cfg
     return model

@@ -1,0 +1,230 @@
+"""Training of the small mmaction2 recognizers of the mini and smoke profiles.
+
+The recognizer is an mmaction2 model built from its config; the loop is plain PyTorch (AdamW,
+one-cycle schedule, colour jitter) around :class:`~videopure.models.classifier.VideoClassifier`,
+so training sees exactly the normalisation that evaluation and the attacks use. Runs are
+seeded and deterministic on a given machine and thread count.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from videopure.evaluation.clean import predict_logits, uint8_clips_to_tensor
+from videopure.models.checkpoint import save_checkpoint
+from videopure.models.classifier import VideoClassifier
+from videopure.models.mmaction import build_recognizer, load_model_config
+from videopure.runtime import machine_description
+
+log = logging.getLogger(__name__)
+
+
+class Frames(Protocol):
+    """What training reads from a split (``videopure.data.frames.FrameSet`` has these)."""
+
+    frames: np.ndarray  # uint8 (N, T, H, W, C)
+    labels: np.ndarray  # int (N,)
+    class_names: Sequence[str]
+
+
+def jitter_colors(x: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Random brightness, contrast and per-channel gain, the same for every frame of a clip.
+
+    Each factor is drawn from U(1 - strength, 1 + strength) per clip (gains per clip and
+    channel); contrast scales around the clip's mean intensity. Geometry is left alone: a
+    horizontal flip would turn one motion class into another (left vs right translation).
+
+    Args:
+        x: (B, T, C, H, W) in [0, 1].
+        strength: 0 returns ``x`` unchanged.
+        generator: the source of randomness (CPU), for reproducible runs.
+    """
+    if strength == 0:
+        return x
+    batch, _, channels = x.shape[:3]
+
+    def factors(*shape: int) -> torch.Tensor:
+        u = torch.rand(shape, generator=generator).to(x.device, x.dtype)
+        return 1 + strength * (2 * u - 1)
+
+    brightness = factors(batch, 1, 1, 1, 1)
+    contrast = factors(batch, 1, 1, 1, 1)
+    gain = factors(batch, 1, channels, 1, 1)
+    mean = x.mean(dim=(1, 2, 3, 4), keepdim=True)
+    return (((x - mean) * contrast + mean) * brightness * gain).clamp(0, 1)
+
+
+def _check_split(name: str, split: Frames, class_names: Sequence[str]) -> None:
+    frames, labels = split.frames, np.asarray(split.labels)
+    if frames.dtype != np.uint8 or frames.ndim != 5:
+        raise ValueError(f"{name} frames must be uint8 (N, T, H, W, C), got {frames.dtype} {frames.shape}")
+    if labels.shape != (len(frames),):
+        raise ValueError(f"{name}: {labels.shape} labels for {len(frames)} clips")
+    if len(frames) == 0:
+        raise ValueError(f"{name} split is empty")
+    if labels.min() < 0 or labels.max() >= len(class_names):
+        raise ValueError(f"{name} labels must lie in [0, {len(class_names)}), got [{labels.min()}, {labels.max()}]")
+    if [str(c) for c in split.class_names] != [str(c) for c in class_names]:
+        raise ValueError(f"{name} split has classes {list(split.class_names)}, expected {list(class_names)}")
+
+
+def accuracy(classifier: VideoClassifier, split: Frames, batch_size: int, device: torch.device | str) -> float:
+    """Top-1 accuracy of ``classifier`` on a split (eval mode)."""
+    logits = predict_logits(classifier, split.frames, batch_size=batch_size, device=device)
+    return float((logits.argmax(axis=1) == np.asarray(split.labels)).mean())
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def train_classifier(
+    model_config: str | Path,
+    frames_train: Frames,
+    frames_val: Frames,
+    out_dir: str | Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    color_jitter: float,
+    seed: int,
+    threads: int,
+    class_names: Sequence[str] | None = None,
+    frames_test: Frames | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Train the recognizer of ``model_config`` from random weights; write checkpoint and metrics.
+
+    Args:
+        model_config: mmaction2 config (path or ``'mmaction::...'``).
+        frames_train, frames_val: splits with ``.frames`` uint8 (N, T, H, W, C), ``.labels``
+            and ``.class_names``; validation accuracy is measured after every epoch.
+        out_dir: receives ``checkpoint.pth`` (mmaction2 format) and ``metrics.json``.
+        epochs, batch_size: the schedule; the last batch of an epoch may be smaller.
+        lr: peak learning rate of the one-cycle schedule (AdamW).
+        weight_decay: AdamW's decoupled weight decay.
+        color_jitter: strength of :func:`jitter_colors` (0 disables it).
+        seed: seeds the initial weights, the batch order and the augmentation.
+        threads: torch CPU threads during training (restored afterwards).
+        class_names: the label names, default ``frames_train.class_names``.
+        frames_test: if given, its accuracy is measured once at the end.
+        device: where to train.
+
+    Returns:
+        The metrics written to ``metrics.json``: final ``val_acc`` (and ``test_acc``), per-epoch
+        ``history`` (loss, train_acc, val_acc, seconds), ``param_count``, ``train_seconds``,
+        ``threads``, ``machine`` and the hyperparameters.
+    """
+    class_names = [str(c) for c in (class_names if class_names is not None else frames_train.class_names)]
+    splits = {"train": frames_train, "val": frames_val} | ({"test": frames_test} if frames_test is not None else {})
+    for name, split in splits.items():
+        _check_split(name, split, class_names)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        torch.manual_seed(seed)
+        classifier = VideoClassifier(build_recognizer(load_model_config(model_config), len(class_names)), class_names)
+        classifier.to(device)
+        param_count = sum(p.numel() for p in classifier.parameters())
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=weight_decay)
+        num_train = len(frames_train.frames)
+        steps_per_epoch = math.ceil(num_train / batch_size)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+        labels = torch.as_tensor(np.asarray(frames_train.labels), dtype=torch.long)
+        log.info(
+            "training %s (%d parameters) on %d clips %s, %d classes; validating on %d clips; "
+            "%d epochs, batch %d, lr %g, weight decay %g, colour jitter %g, seed %d, %d threads, %s",
+            model_config, param_count, num_train, tuple(frames_train.frames.shape[1:]), len(class_names),
+            len(frames_val.frames), epochs, batch_size, lr, weight_decay, color_jitter, seed, threads, device,
+        )  # fmt: skip
+        history = []
+        for epoch in range(1, epochs + 1):
+            epoch_start = time.perf_counter()
+            classifier.train()
+            order = torch.randperm(num_train, generator=generator)
+            loss_sum, correct = 0.0, 0
+            batches = tqdm(order.split(batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch")
+            for index in batches:
+                x = uint8_clips_to_tensor(frames_train.frames[index.numpy()])
+                x = jitter_colors(x, color_jitter, generator).to(device)
+                y = labels[index].to(device)
+                logits = classifier(x)
+                loss = F.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.item() * len(index)
+                correct += int((logits.argmax(1) == y).sum())
+                batches.set_postfix(loss=f"{loss.item():.3f}")
+            val_acc = accuracy(classifier, frames_val, batch_size, device)
+            record = {
+                "epoch": epoch,
+                "loss": loss_sum / num_train,
+                "train_acc": correct / num_train,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - epoch_start,
+            }
+            history.append(record)
+            log.info(
+                "epoch %d/%d: loss %.4f, train acc %.3f, val acc %.3f, %.1f s",
+                epoch, epochs, record["loss"], record["train_acc"], val_acc, record["seconds"],
+            )  # fmt: skip
+        metrics: dict[str, Any] = {
+            "model_config": str(model_config),
+            "class_names": class_names,
+            "val_acc": history[-1]["val_acc"],
+        }
+        if frames_test is not None:
+            metrics["test_acc"] = accuracy(classifier, frames_test, batch_size, device)
+            log.info("test acc %.3f on %d clips", metrics["test_acc"], len(frames_test.frames))
+        metrics |= {
+            "history": history,
+            "param_count": param_count,
+            "train_seconds": time.perf_counter() - start,
+            "threads": threads,
+            "device": str(device),
+            "machine": machine_description(),
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "color_jitter": color_jitter,
+            "seed": seed,
+            "num_train": num_train,
+        }
+        save_checkpoint(
+            classifier,
+            out_dir / "checkpoint.pth",
+            class_names,
+            meta={"epoch": epochs, "seed": seed, "val_acc": metrics["val_acc"], "test_acc": metrics.get("test_acc")},
+        )
+        _write_json_atomic(out_dir / "metrics.json", metrics)
+        log.info("wrote %s and %s", out_dir / "checkpoint.pth", out_dir / "metrics.json")
+        return metrics
+    finally:
+        torch.set_num_threads(previous_threads)

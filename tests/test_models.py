@@ -1,0 +1,303 @@
+"""Recognizers: mmaction2 import and configs, the differentiable wrapper, checkpoints, training."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videopure.models.checkpoint import UnsafeCheckpointError, load_recognizer, read_checkpoint, save_checkpoint
+from videopure.models.classifier import VideoClassifier
+from videopure.models.mmaction import (
+    build_recognizer,
+    import_mmaction,
+    load_model_config,
+    zoo_weights_url,
+)
+from videopure.models.mmaction import test_clip_settings as clip_settings  # not a pytest test
+from videopure.models.train import jitter_colors, train_classifier
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_NL = REPO / "config/models/smoke_nl.py"
+SMOKE_SLOWFAST = REPO / "config/models/smoke_slowfast.py"
+PAPER_NL = "mmaction::recognition/i3d/i3d_imagenet-pretrained-r50-nl-dot-product_8xb8-32x2x1-100e_kinetics400-rgb.py"
+CLASSES = [f"Class{i}" for i in range(10)]  # the smoke configs declare 10 classes
+
+
+def make_classifier(config: Path, seed: int = 0, num_classes: int = 10) -> VideoClassifier:
+    torch.manual_seed(seed)
+    names = CLASSES if num_classes == 10 else [f"Class{i}" for i in range(num_classes)]
+    return VideoClassifier(build_recognizer(load_model_config(config), num_classes), names)
+
+
+def clips(batch: int = 3, frames: int = 8, size: int = 32, seed: int = 0) -> torch.Tensor:
+    return torch.rand(batch, frames, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module", params=[SMOKE_NL, SMOKE_SLOWFAST], ids=["NL", "SlowFast"])
+def classifier(request) -> VideoClassifier:
+    return make_classifier(request.param)
+
+
+# --- mmaction.py -------------------------------------------------------------------------------
+
+
+def test_import_is_idempotent_and_apis_import():
+    import_mmaction()
+    import_mmaction()
+    from mmaction.apis import init_recognizer  # noqa: F401  (fails without the DRN stub)
+
+
+def test_config_from_uri_and_random_init_without_download():
+    cfg = load_model_config(PAPER_NL)
+    assert cfg.model.backbone.pretrained == "torchvision://resnet50"
+    model = build_recognizer(cfg, 7)
+    assert model.cfg.model.backbone.pretrained is None and model.cfg.model.cls_head.num_classes == 7
+    assert model.cls_head.fc_cls.out_features == 7
+    assert zoo_weights_url(PAPER_NL).endswith(".pth")
+    with pytest.raises(FileNotFoundError, match="no_such_config"):
+        load_model_config("mmaction::recognition/i3d/no_such_config.py")
+
+
+def test_non_local_blocks_start_as_identity():
+    from mmcv.cnn.bricks.non_local import _NonLocalNd
+
+    model = build_recognizer(load_model_config(SMOKE_NL), 10)
+    blocks = [m for m in model.modules() if isinstance(m, _NonLocalNd)]
+    assert len(blocks) == 2
+    for block in blocks:
+        assert torch.all(block.conv_out.norm.weight == 0)
+        assert block.g[0].conv.weight.std() < 0.05
+        assert block.theta.conv.weight.std() < 0.05
+
+
+def test_clip_settings_of_mini_and_paper_configs():
+    assert clip_settings(load_model_config(REPO / "config/models/mini_nl.py")) == {
+        "clip_len": 16, "frame_interval": 1, "short_side": 64, "crop_size": 64, "pipeline": "test",
+    }  # fmt: skip
+    # The zoo's test pipeline is 10 clips x ThreeCrop; the paper's one 32x224x224 clip is 'val'.
+    assert clip_settings(load_model_config(PAPER_NL)) == {
+        "clip_len": 32, "frame_interval": 2, "short_side": 256, "crop_size": 224, "pipeline": "val",
+    }  # fmt: skip
+
+
+# --- classifier.py -----------------------------------------------------------------------------
+
+
+def test_logits_equal_mmaction_preprocessor_path(classifier):
+    x = clips()
+    recognizer = classifier.recognizer
+    items = [(clip.permute(1, 0, 2, 3) * 255).unsqueeze(0) for clip in x]  # (1 clip, C, T, H, W)
+    with torch.no_grad():
+        inputs = recognizer.data_preprocessor({"inputs": items, "data_samples": None})["inputs"]
+        expected = recognizer(inputs, mode="tensor", stage="head")
+        got = classifier(x)
+    assert got.shape == (3, 10)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_size_invariance_and_batch_of_one(classifier):
+    assert not classifier.training
+    x = clips(batch=4)
+    with torch.no_grad():
+        together = classifier(x)
+        alone = torch.cat([classifier(x[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-6)
+
+
+def test_input_gradient_matches_finite_differences(classifier):
+    model = copy.deepcopy(classifier).double()
+    x = (0.1 + 0.8 * clips(batch=2)).double().requires_grad_(True)
+    direction = torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    logit = lambda v: model(v)[:, 3].sum()  # noqa: E731
+    (grad,) = torch.autograd.grad(logit(x), x)
+    # The network is piecewise linear (ReLU, max-pool): a step of 1e-4 already crosses kinks
+    # (errors of a few %); 1e-6 in float64 stays on one linear piece.
+    h = 1e-6
+    with torch.no_grad():
+        numeric = (logit(x + h * direction) - logit(x - h * direction)) / (2 * h)
+    analytic = (grad * direction).sum()
+    assert abs(numeric - analytic) <= 1e-6 * abs(analytic), (numeric.item(), analytic.item())
+    # Every pixel influences the logit (zero-init residuals or dead paths would make this sparse).
+    assert (grad != 0).double().mean() > 0.9
+
+
+@pytest.mark.parametrize(
+    "bad, pattern",
+    [
+        (torch.rand(8, 3, 32, 32), r"\(8, 3, 32, 32\)"),
+        (torch.rand(1, 8, 4, 32, 32), r"C=3.*\(1, 8, 4, 32, 32\)"),
+        (torch.rand(1, 8, 3, 32, 32) * 255, r"\[0, 1\].*max"),
+        (torch.rand(1, 8, 3, 32, 32) - 0.5, r"\[0, 1\].*min"),
+        (torch.full((1, 8, 3, 32, 32), float("nan")), r"\[0, 1\]"),
+        (torch.zeros(1, 8, 3, 32, 32, dtype=torch.uint8), "floating-point"),
+    ],
+)
+def test_input_validation(classifier, bad, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        classifier(bad)
+
+
+# --- checkpoint.py -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> tuple[VideoClassifier, Path]:
+    model = make_classifier(SMOKE_NL, seed=3)
+    with torch.no_grad():  # move BatchNorm statistics off their defaults so the load is visible
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm3d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pth"
+    save_checkpoint(model, path, CLASSES, meta={"epoch": 2, "seed": np.int64(0)})
+    return model, path
+
+
+def test_checkpoint_round_trip(saved):
+    model, path = saved
+    checkpoint = read_checkpoint(path)
+    assert set(checkpoint) == {"meta", "state_dict"}
+    meta = checkpoint["meta"]
+    assert meta["dataset_meta"] == {"classes": CLASSES} and meta["epoch"] == 2 and meta["seed"] == 0
+    assert "cls_head" in meta["cfg"] and meta["mmengine_version"] and meta["mmaction_version"]
+    loaded = load_recognizer(SMOKE_NL, path, [c.upper() for c in CLASSES])  # case-insensitive
+    assert loaded.class_names == [c.upper() for c in CLASSES] and not loaded.training
+    x = clips()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    assert load_recognizer(SMOKE_NL, path, None).class_names == CLASSES
+    assert not list(path.parent.glob(".*tmp*"))
+
+
+@pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")  # mmaction2's own config loading
+def test_mmaction_init_recognizer_loads_our_checkpoint(saved):
+    from mmaction.apis import init_recognizer
+
+    model, path = saved
+    recognizer = init_recognizer(str(SMOKE_NL), str(path), device="cpu")
+    x = clips()
+    with torch.no_grad():
+        expected = model(x)
+        got = recognizer(model.normalize(x), mode="tensor", stage="head")
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_missing_checkpoint_says_what_to_download(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_recognizer(PAPER_NL, tmp_path / "nl.pth", CLASSES, config_key="datasets.k400.classifiers.NL.checkpoint")
+    message = str(info.value)
+    assert str(tmp_path / "nl.pth") in message and "datasets.k400.classifiers.NL.checkpoint" in message
+    assert "download.openmmlab.com" in message and "model zoo" in message
+
+
+def test_class_count_and_order_mismatch(saved, tmp_path):
+    model, path = saved
+    with pytest.raises(ValueError, match="10 outputs.*9 classes"):
+        load_recognizer(SMOKE_NL, path, CLASSES[:9])
+    swapped = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
+    with pytest.raises(ValueError, match="class order.*checkpoint 'Class0' vs dataset 'Class1'"):
+        load_recognizer(SMOKE_NL, path, swapped)
+    # Without recorded classes only the count can be checked.
+    bare = tmp_path / "bare.pth"
+    torch.save({"state_dict": model.recognizer.state_dict()}, bare)
+    assert load_recognizer(SMOKE_NL, bare, swapped).class_names == swapped
+
+
+def test_mmengine_prefix_and_stored_normalisation(saved, tmp_path):
+    model, path = saved
+    state = {f"module.{k}": v for k, v in model.recognizer.state_dict().items()}
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1, 1)
+    good, bad = tmp_path / "good.pth", tmp_path / "bad.pth"
+    torch.save({"state_dict": state | {"data_preprocessor.mean": mean}}, good)
+    torch.save({"state_dict": state | {"data_preprocessor.mean": mean * 0}}, bad)
+    x = clips()
+    with torch.no_grad():
+        torch.testing.assert_close(load_recognizer(SMOKE_NL, good, CLASSES)(x), model(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="data_preprocessor.mean"):
+        load_recognizer(SMOKE_NL, bad, CLASSES)
+
+
+class Payload:
+    """Not a weight: a weights-only load must refuse to build it."""
+
+
+@pytest.mark.parametrize("payload", [Payload(), os.getcwd], ids=["object", "function"])
+def test_pickled_code_is_refused(saved, tmp_path, payload):
+    model, _ = saved
+    path = tmp_path / "evil.pth"
+    torch.save({"meta": {"x": payload}, "state_dict": model.recognizer.state_dict()}, path)
+    with pytest.raises(UnsafeCheckpointError, match="refused"):
+        load_recognizer(SMOKE_NL, path, CLASSES)
+
+
+def test_numpy_scalars_in_meta_are_allowed_also_as_numpy1_wrote_them(saved, tmp_path):
+    model, _ = saved
+    buffer = io.BytesIO()
+    checkpoint = {"meta": {"best": np.float64(0.5), "iter": np.int64(3)}, "state_dict": model.recognizer.state_dict()}
+    torch.save(checkpoint, buffer, _use_new_zipfile_serialization=False)
+    data = buffer.getvalue()
+    old = data.replace(b"numpy._core.multiarray\nscalar", b"numpy.core.multiarray\nscalar")
+    assert old != data
+    for name, blob in (("new.pth", data), ("old.pth", old)):
+        (tmp_path / name).write_bytes(blob)
+        assert read_checkpoint(tmp_path / name)["meta"]["best"] == 0.5
+        load_recognizer(SMOKE_NL, tmp_path / name, CLASSES)
+
+
+# --- train.py ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    frames: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+
+
+def moving_bars(per_class: int, seed: int) -> Split:
+    """A bar moving left, moving right, or standing still: 3 classes, 8 frames of 32x32."""
+    rng = np.random.default_rng(seed)
+    names = ["Left", "Right", "Still"]
+    frames = np.zeros((3 * per_class, 8, 32, 32, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), per_class)
+    for i, label in enumerate(labels):
+        start, colour = rng.integers(0, 32), rng.integers(80, 256, size=3)
+        for t in range(8):
+            x = (start + (-3, 3, 0)[label] * t) % 32
+            frames[i, t, :, x : x + 4] = colour
+    return Split(frames, labels, names)
+
+
+def test_jitter_is_one_transform_per_clip():
+    x = 0.2 + 0.6 * clips(batch=2)
+    x[:, 1] = x[:, 0]  # two identical frames stay identical
+    out = jitter_colors(x, 0.2, torch.Generator().manual_seed(0))
+    assert out.min() >= 0 and out.max() <= 1 and not torch.equal(out, x)
+    torch.testing.assert_close(out[:, 1], out[:, 0])
+    assert jitter_colors(x, 0.0, torch.Generator()) is x
+
+
+def test_training_writes_outputs_and_is_deterministic(tmp_path):
+    train, val = moving_bars(8, seed=0), moving_bars(2, seed=1)
+    kwargs = dict(epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, seed=5, threads=2)
+    first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", frames_test=val, **kwargs)
+    second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", **kwargs)
+    assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
+    on_disk = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert on_disk["history"] == first["history"] and len(on_disk["history"]) == 2
+    assert {"val_acc", "test_acc", "param_count", "train_seconds", "threads", "machine"} <= set(on_disk)
+    x = torch.from_numpy(val.frames).permute(0, 1, 4, 2, 3).float() / 255
+    a = load_recognizer(SMOKE_SLOWFAST, tmp_path / "a" / "checkpoint.pth", train.class_names)
+    b = load_recognizer(SMOKE_SLOWFAST, tmp_path / "b" / "checkpoint.pth", train.class_names)
+    with torch.no_grad():
+        torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="val split has classes"):
+        train_classifier(SMOKE_NL, train, Split(val.frames, val.labels, ["A", "B", "C"]), tmp_path / "c", **kwargs)

@@ -13,10 +13,11 @@ interrupted job never leaves a truncated file under the final name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,23 @@ import numpy as np
 
 class StaleCacheError(RuntimeError):
     """A cache file was made with other parameters or from other inputs than the reader expects."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary name beside ``path``; rename it to ``path`` if the block succeeds.
+
+    Every file the workflow writes goes through here, so an interrupted job leaves either the
+    previous file or none under the final name — never a truncated one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _canonical(obj: Any) -> str:
@@ -56,13 +74,10 @@ def write_h5(
         upstream: input role -> identity of the file it was computed from.
         compression: h5py compression for numeric datasets of more than 1 KiB.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     digest.update(_canonical(params).encode())
     digest.update(_canonical(dict(upstream or {})).encode())
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             for name in sorted(arrays):
                 array = np.asarray(arrays[name])
@@ -83,10 +98,6 @@ def write_h5(
             handle.attrs["params"] = _canonical(params)
             handle.attrs["upstream"] = _canonical(dict(upstream or {}))
             handle.attrs["identity"] = identity
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return identity
 
 
@@ -171,12 +182,5 @@ def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | No
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file (CSV, Markdown, JSON) under a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -41,7 +41,6 @@ Example:
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,7 +51,7 @@ import decord
 import numpy as np
 from tqdm.auto import tqdm
 
-from videopure.cache import write_h5
+from videopure.cache import atomic_path, write_h5, write_text_atomic
 
 MOTION_CLASSES: tuple[str, ...] = (
     "TranslateLeft",
@@ -412,29 +411,19 @@ def _write_mp4(path: Path, video: np.ndarray, fps: int) -> None:
     One encoder thread and no macroblock tree (see ``_X264_OPTIONS``): x264's output is then a
     function of the frames alone. One thread also leaves the other cores to parallel jobs.
     """
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=fps)
-            stream.width, stream.height = video.shape[2], video.shape[1]
-            stream.pix_fmt = _PIX_FMT
-            stream.thread_count = 1
-            stream.options = dict(_X264_OPTIONS)
-            for frame in video:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-            container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = video.shape[2], video.shape[1]
+        stream.pix_fmt = _PIX_FMT
+        stream.thread_count = 1
+        stream.options = dict(_X264_OPTIONS)
+        for frame in video:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
 
 
 def _write_text(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text("".join(f"{line}\n" for line in lines))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, "".join(f"{line}\n" for line in lines))
 
 
 def _check_positive_int(name: str, value: object, minimum: int = 1) -> None:

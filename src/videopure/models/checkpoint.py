@@ -15,7 +15,6 @@ meta (e.g. a best score); anything else pickled in a file is refused.
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
 from collections import OrderedDict
@@ -25,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from videopure.cache import atomic_path
 from torch import nn
 
 from videopure.models.classifier import VideoClassifier
@@ -86,14 +87,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, class_names: Sequence[st
         time=time.strftime("%Y%m%d_%H%M%S", time.localtime()),
     )
     state_dict = OrderedDict((k, v.detach().cpu()) for k, v in recognizer.state_dict().items())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         torch.save({"meta": checkpoint_meta, "state_dict": state_dict}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from videopure.cache import write_text_atomic
 from videopure.evaluation.clean import predict_logits, uint8_clips_to_tensor
 from videopure.models.checkpoint import save_checkpoint
 from videopure.models.classifier import VideoClassifier
@@ -84,15 +84,6 @@ def accuracy(classifier: VideoClassifier, split: Frames, batch_size: int, device
     """Top-1 accuracy of ``classifier`` on a split (eval mode)."""
     logits = predict_logits(classifier, split.frames, batch_size=batch_size, device=device)
     return float((logits.argmax(axis=1) == np.asarray(split.labels)).mean())
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def train_classifier(
@@ -223,7 +214,7 @@ def train_classifier(
             class_names,
             meta={"epoch": epochs, "seed": seed, "val_acc": metrics["val_acc"], "test_acc": metrics.get("test_acc")},
         )
-        _write_json_atomic(out_dir / "metrics.json", metrics)
+        write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         log.info("wrote %s and %s", out_dir / "checkpoint.pth", out_dir / "metrics.json")
         return metrics
     finally:

@@ -75,15 +75,6 @@ def frames_rule_params(wildcards):
     return frames_params(config, wildcards.dataset, wildcards.split)
 
 
-def trained_classifiers():
-    return [
-        (dataset, model)
-        for dataset in DATASETS
-        for model, spec in DATASETS[dataset]["classifiers"].items()
-        if spec["checkpoint"] is None
-    ]
-
-
 def eval_frames(wildcards):
     return frames_file(wildcards.dataset, DATASETS[wildcards.dataset]["eval_split"])
 

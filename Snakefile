@@ -13,6 +13,7 @@ if not workflow.config_settings.configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/attacks.smk"
 include: "workflow/rules/tables.smk"

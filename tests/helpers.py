@@ -11,3 +11,40 @@ REPO = Path(__file__).resolve().parents[1]
 def snakemake_cmd(*args: str) -> list[str]:
     """Snakemake of this interpreter's venv, on this repository's Snakefile."""
     return [str(Path(sys.executable).with_name("snakemake")), "-s", str(REPO / "Snakefile"), *args]
+
+
+def tiny_diffusion(seed: int = 0, trained_tau_max: int = 999, cross_attention_dim: int = 8, embedding_length: int = 1):
+    """A random LatentVideoDiffusion small enough for the tests (about 130 k parameters), frozen.
+
+    VAE: 2 blocks (8, 16 channels), 4 latent channels, 8x8 frames -> 4x4 latents. UNet3D: 2 blocks
+    (8, 16), one cross-attention block, 2 heads; about 10 ms per call on one thread. ModelScope's
+    scheduler config; ``videopure.json``-style metadata with ``trained_tau_max``.
+    """
+    import torch
+    from diffusers import AutoencoderKL, UNet3DConditionModel
+
+    from videopure.diffusion import MODELSCOPE_SCHEDULER_CONFIG, LatentVideoDiffusion
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        scaling_factor=0.5,
+    )
+    unet = UNet3DConditionModel(
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+        up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        norm_num_groups=4,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=2,
+    )
+    embedding = torch.randn(1, embedding_length, cross_attention_dim)
+    metadata = {"source": "tests", "num_train_timesteps": 1000, "trained_tau_max": trained_tau_max}
+    model = LatentVideoDiffusion(vae, unet, MODELSCOPE_SCHEDULER_CONFIG, embedding, metadata)
+    return model.requires_grad_(False).eval()

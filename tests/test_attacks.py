@@ -18,12 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SMOKE_NL = REPO / "config/models/smoke_nl.py"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def clips(batch: int, frames: int = 8, size: int = 16, seed: int = 0, low: float = 0.0, high: float = 1.0):

@@ -30,7 +30,7 @@ def test_profiles_validate_and_paper_defaults_are_filled():
     assert attack["eps"] == pytest.approx(4 / 255) and attack["step_size"] == pytest.approx(2 / 255)
     assert (attack["steps"], attack["eps_l2"], attack["eot_samples"]) == (10, 2.0, 20)
     assert attack["blackbox_eps"] == pytest.approx(16 / 255)
-    assert config["diffpure"]["ddpm_tstar"] == 101
+    assert config["diffusion"]["dtype"] == "float32"
     for name in ("config.yaml", "smoke.yaml"):
         load_config(REPO / "config" / name)
 
@@ -87,6 +87,8 @@ def test_paper_profile_lists_every_missing_download(tmp_path):
     checkpoints = [p for p in problems if ".checkpoint" in p]
     assert len(checkpoints) == 4 and all("download" in p for p in checkpoints)
     assert "UCF101.rar" in text and "label_map_k400.txt" in text
+    models = [p for p in problems if ".diffusion_model" in p]
+    assert len(models) == 2 and all("text-to-video-ms-1.7b" in p and "unet/" in p for p in models)
 
 
 def test_mini_profile_needs_no_download():

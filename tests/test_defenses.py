@@ -28,17 +28,14 @@ from videopure.defenses import (
     seeded,
 )
 
+from tests.helpers import tiny_diffusion
+
 REPO = Path(__file__).resolve().parents[1]
 SHAPE = (2, 6, 3, 8, 8)  # B, T, C, H, W
 CLASSES = 5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the machine's cores are shared
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def videos(shape=SHAPE, seed: int = 0, dtype=torch.float32, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
@@ -59,6 +56,12 @@ class TinyClassifier(nn.Module):
         return self.net(x)
 
 
+def build(spec) -> Purifier:
+    """``build_defense`` with a fresh tiny diffusion model (the same seed, so the same identity)
+    for the diffusion-based defenses; classical ones ignore it."""
+    return build_defense(spec, diffusion_model=tiny_diffusion())
+
+
 def candidate_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over clips and candidates (the authors' adaptive loss)."""
     return F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(logits.shape[1]))
@@ -69,7 +72,7 @@ def candidate_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", sorted(DEFENSES))
 def test_defense_contract(name):
-    defense = build_defense({"type": name})
+    defense = build({"type": name})
     assert defense.name == name and isinstance(defense, Purifier)
     k = defense.num_candidates
     x = videos()
@@ -94,10 +97,11 @@ def test_defense_contract(name):
         with seeded(123):  # a deterministic defense ignores the RNG state
             assert torch.equal(defense(x, gradient="none"), out)
 
-    # settings() records every constructor argument: it rebuilds the same defense.
+    # settings() records every constructor argument (a diffusion model by its identity): it rebuilds
+    # the same defense.
     settings = defense.settings()
     assert settings["name"] == name
-    rebuilt = build_defense({"type": name, **{key: value for key, value in settings.items() if key != "name"}})
+    rebuilt = build({"type": name, **{key: value for key, value in settings.items() if key != "name"}})
     assert rebuilt.settings() == settings
 
     # BPDA: the gradient of the loss equals the classifier's gradient at the candidates P(x), summed
@@ -114,12 +118,13 @@ def test_defense_contract(name):
     (at_candidates,) = torch.autograd.grad(loss, candidates)
     torch.testing.assert_close(bpda_grad, at_candidates.sum(dim=1))
 
-    # Exact gradient: autograd matches central finite differences along random directions (float64,
-    # the same random draw in every evaluation, inputs away from [0, 1]'s edges).
+    # Exact gradient: autograd matches central finite differences along random directions (float64
+    # inputs and parameters, the same random draw in every evaluation, inputs away from [0, 1]'s edges).
     if not defense.exact_gradient:
         with pytest.raises(ValueError, match="not differentiable"):
             defense(x, gradient="exact")
         return
+    defense = defense.double()
     x64 = videos(dtype=torch.float64, low=0.25, high=0.75, seed=1)
     weights = torch.randn((SHAPE[0], k, *SHAPE[1:]), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
 
@@ -150,7 +155,7 @@ def test_defense_contract(name):
 )
 def test_defenses_reject_bad_input(name, bad, message):
     with pytest.raises(ValueError, match=message):
-        build_defense({"type": name})(bad)
+        build({"type": name})(bad)
 
 
 def test_unknown_gradient_mode_and_auto():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests.helpers import REPO, snakemake_cmd
 from videopure.cache import read_h5
@@ -55,19 +56,23 @@ def smoke_rerun(tmp_path_factory) -> Path:
     return workdir
 
 
-DEFENSE_ROWS = ["None", "JPEG", "WN", "TemporalShuffle", "TemporalShuffle_w4"]
+CLASSICAL_ROWS = ["None", "JPEG", "WN", "TemporalShuffle", "TemporalShuffle_w4"]
+DIFFUSION_ROWS = ["DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion"]
+DEFENSE_ROWS = CLASSICAL_ROWS + DIFFUSION_ROWS
 ATTACK_COLUMNS = ["PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA"]
 
 
 def test_table1_has_every_row_and_column_measured(smoke_run):
     table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
-    assert list(table["Model"]) == ["NL"] * 5 + ["SlowFast"] * 5
+    assert list(table["Model"]) == ["NL"] * len(DEFENSE_ROWS) + ["SlowFast"] * len(DEFENSE_ROWS)
     assert list(table["Defense"]) == DEFENSE_ROWS * 2 and set(table["Dataset"]) == {"smoke"}
     undefended = table[table["Defense"] == "None"]
     assert (undefended["None"] == "100.0").all()  # the evaluation set is what every recognizer gets right
     assert (undefended[["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack", "Average"]] == "-").all().all()
     defended = table[table["Defense"] != "None"]
-    assert (defended["PGD+DiffAttack"] == "-").all()
+    assert (table[table["Defense"].isin(CLASSICAL_ROWS)]["PGD+DiffAttack"] == "-").all()
+    # The diffusion rows' full-gradient column comes with the DiffAttack-style attack.
+    assert (table[table["Defense"].isin(DIFFUSION_ROWS)]["PGD+DiffAttack"] == "pending").all()
     for column in ["None", *ATTACK_COLUMNS, "Average"]:
         values = defended[column].astype(float)  # measured: no "pending" left
         assert values.between(0, 100).all(), column
@@ -78,15 +83,20 @@ def test_table1_has_every_row_and_column_measured(smoke_run):
     assert cells[("NL", "WN", "PGD+BPDA")]["gradient"] == "exact"
     assert cells[("NL", "WN", "EOT+BPDA")]["attack"]["eot_samples"] == 2
     assert cells[("NL", "JPEG", "EOT+BPDA")]["attack"]["eot_samples"] == 1
+    # The diffusion purifiers are differentiable, but Table I's +BPDA columns use BPDA, as the paper.
+    assert cells[("NL", "DiffPure_DDPM", "PGD+BPDA")]["gradient"] == "bpda"
+    assert cells[("NL", "DiffPure_DDPM", "EOT+BPDA")]["attack"]["eot_samples"] == 2
+    assert cells[("NL", "DDIM_Inversion", "EOT+BPDA")]["attack"]["eot_samples"] == 1
     clips = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
-    assert len(clips) == int(table["Clips"].iloc[0]) * (2 * 3 + 2 * 4 * 6)
+    assert len(clips) == int(table["Clips"].iloc[0]) * (2 * 3 + 2 * (len(DEFENSE_ROWS) - 1) * 6)
     clean = pd.read_csv(smoke_run / "results" / "clean_accuracy.csv")
     assert (clean["evaluation_set"] <= clean["clips"]).all() and (clean["clips"] == 16).all()
     assert (smoke_run / "results" / "table1.md").read_text().startswith("**Table I")
 
 
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):
-    for rule in ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set"):
+    rules = ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set")
+    for rule in (*rules, "train_vae", "train_unet", "diffusion_checks", "encode"):
         assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
         assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
     metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
@@ -117,6 +127,29 @@ def test_changed_seed_reruns_generation_and_training(smoke_run):
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
     assert "generate_videos" in text and "train_classifier" in text
+
+
+def scheduled_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """The rules a dry run would run, from its job-stats table."""
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    return {line.split()[0] for line in text.splitlines() if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
+def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_run, tmp_path):
+    downstream = tmp_path / "tstar.yaml"
+    downstream.write_text("defenses:\n  DiffPure_DDPM: {type: diffpure_ddpm, tstar: 51}\n")
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=downstream))
+    assert {"attack_adaptive", "predict", "table1"} <= rules
+    assert not rules & {"train_vae", "train_unet", "encode_clean", "encode_graybox", "attack_graybox"}, rules
+
+    smoke = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    unet = {**smoke["diffusion"]["unet"], "steps": smoke["diffusion"]["unet"]["steps"] + 1}
+    retrained = tmp_path / "unet.yaml"
+    retrained.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "unet": unet}}))
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=retrained))
+    assert {"train_unet", "encode_clean", "encode_graybox", "diffusion_checks", "predict"} <= rules
+    assert not rules & {"train_vae", "train_classifier", "attack_graybox"}, rules
 
 
 def test_bad_config_fails_before_any_compute(tmp_path):

@@ -107,8 +107,15 @@ _DOWNLOAD_HINTS = {
 }
 
 
+MODELSCOPE_HINT = (
+    "ModelScope text-to-video-ms-1.7b in diffusers layout (Hugging Face damo-vilab/text-to-video-ms-1.7b or "
+    "ali-vilab/text-to-video-ms-1.7b: the folders unet/, vae/, scheduler/, text_encoder/, tokenizer/) "
+    "downloaded into this directory"
+)
+
+
 def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list[str]:
-    """List every configured local path (datasets, recognizer configs, checkpoints) that is absent.
+    """List every configured local path (datasets, recognizer configs and checkpoints, diffusion models) that is absent.
 
     Each entry names the config key, the path and what to download. The workflow calls this
     before scheduling anything so that a paper-profile run with unset paths fails at once.
@@ -137,4 +144,9 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
                     "model zoo (for UCF-101, a recognizer fine-tuned on UCF-101: see README 'paper profile') "
                     "and put it at this path, or set checkpoint: null to train it"
                 )
+        if dataset["diffusion_model"] is not None and absent(dataset["diffusion_model"]):
+            problems.append(
+                f"datasets.{name}.diffusion_model = {dataset['diffusion_model']!r} does not exist — "
+                f"{MODELSCOPE_HINT}, or set diffusion_model: null to train a small one"
+            )
     return problems

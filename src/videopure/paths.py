@@ -26,3 +26,26 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
 def predictions_file(dataset: str, model: str, defense: str) -> str:
     """One Table I row: a group per input (clean, each gray-box and adaptive attack)."""
     return f"results/predictions/{dataset}/{model}/{defense}.h5"
+
+
+def trained_vae_dir(dataset: str) -> str:
+    return f"results/models/{dataset}-vae"
+
+
+def trained_diffusion_dir(dataset: str) -> str:
+    """The bundle rule train_unet writes when the config names no diffusion model."""
+    return f"results/models/{dataset}-ldm"
+
+
+def diffusion_checks_file(dataset: str) -> str:
+    return f"results/models/{dataset}-ldm-checks.json"
+
+
+def clean_latents_file(dataset: str) -> str:
+    """z0 = E(x) of the clean evaluation set (rule encode_clean)."""
+    return f"results/latents/{dataset}/clean.h5"
+
+
+def graybox_latents_file(dataset: str, model: str, column: str) -> str:
+    """z0 = E(x) of a gray-box attack's clips (rule encode_graybox)."""
+    return f"results/latents/{dataset}/{model}/graybox/{column}.h5"

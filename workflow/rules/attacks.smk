@@ -25,7 +25,7 @@ rule attack_graybox:
 
 rule attack_adaptive:
     input:
-        unpack(recognizer_inputs),
+        unpack(adaptive_inputs),
     output:
         [
             adaptive_file("{dataset}", "{model}", "{defense}", column)

@@ -10,6 +10,7 @@ rule table1:
             for model in classifier_names(dataset)
         ],
         predictions=table1_predictions(),
+        diffusion_checks=trained_diffusion_checks(),
     output:
         csv="results/table1.csv",
         markdown="results/table1.md",

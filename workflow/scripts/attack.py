@@ -8,12 +8,12 @@ One output file per attack column.
 import numpy as np
 
 from videopure.cache import write_h5
-from videopure.defenses import DefendedClassifier, build_defense
+from videopure.defenses import DefendedClassifier
 from videopure.evaluation.robust import (
     COLUMNS_BY_SLUG,
     attack_settings,
-    defense_specs,
     load_classifier,
+    load_defense,
     load_eval_clips,
     run_attack,
 )
@@ -29,9 +29,12 @@ with stage(snakemake) as ctx:  # noqa: F821
     params = {"dataset": name, "model": model}
     purifier, target = None, classifier
     if "defense" in wildcards.keys():
-        purifier = build_defense(defense_specs(ctx.config)[wildcards.defense]).to(ctx.device)
+        diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
+        purifier = load_defense(ctx.config, wildcards.defense, ctx.device, diffusion_model)
         target = DefendedClassifier(classifier, purifier, gradient="auto")
         params.update(defense=wildcards.defense, defense_settings=purifier.settings(), gradient=target.gradient)
+        if diffusion_model is not None:
+            upstream["diffusion_model"] = purifier.model.identity
     else:
         params.update(gradient="exact (bare recognizer)")
     clips, labels = data.clips.to(ctx.device), data.labels.to(ctx.device)

@@ -4,8 +4,9 @@ clean evaluation set and on every attack's adversarial clips (a group per input)
 import torch
 
 from videopure.cache import read_h5, write_h5
-from videopure.defenses import DefendedClassifier, build_defense
-from videopure.evaluation.robust import defense_specs, load_classifier, load_eval_clips, predict_defended, votes
+from videopure.defenses import DefendedClassifier
+from videopure.evaluation.latents import read_latents
+from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended, votes
 from videopure.params import file_digest
 from videopure.runtime import stage
 
@@ -14,7 +15,8 @@ with stage(snakemake) as ctx:  # noqa: F821
     name, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
-    purifier = build_defense(defense_specs(ctx.config)[defense]).to(ctx.device)
+    diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
+    purifier = load_defense(ctx.config, defense, ctx.device, diffusion_model)
     defended = DefendedClassifier(classifier, purifier, gradient="none")
     evaluation = ctx.config["evaluation"]
     draws = evaluation["draws"] if purifier.stochastic else 1
@@ -22,12 +24,17 @@ with stage(snakemake) as ctx:  # noqa: F821
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     accuracy = {}
     for source in snakemake.params.sources:  # noqa: F821
-        clips = data.clips
+        clips, clips_upstream = data.clips, data.upstream
         if source != "clean":
             adversarial = read_h5(inputs[source], expect_upstream=data.upstream, keys=["clips"])
-            clips = torch.from_numpy(adversarial["clips"])
+            clips, clips_upstream = torch.from_numpy(adversarial["clips"]), {"clips": adversarial.identity}
             upstream[source] = adversarial.identity
-        logits = predict_defended(defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index)
+        latents = None
+        if f"latents_{source}" in inputs.keys():  # z0 = E(x) from the latent cache (rules encode_*)
+            latents = read_latents(inputs[f"latents_{source}"], purifier.model, clips_upstream, data.video_ids)
+        logits = predict_defended(
+            defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index, latents
+        )
         arrays[f"{source}/logits"] = logits
         arrays[f"{source}/votes"] = votes(logits)
         accuracy[source] = float((arrays[f"{source}/votes"] == arrays["labels"][:, None]).mean())

@@ -5,8 +5,11 @@
   no gradients.
 * The classical defenses of Table I: :class:`NoDefense`, :class:`JPEG`, :class:`WhiteNoise`,
   :class:`TemporalShuffle`.
+* The diffusion baselines of Table I on a latent video diffusion model: :class:`DiffPureDDPM`,
+  :class:`DiffPureDDIM`, :class:`DDIMInversion` (base class :class:`DiffusionPurifier`).
 * :class:`DefendedClassifier` — any video classifier behind a purifier, with the majority vote.
-* :func:`build_defense` — a defense from a config spec ``{"type": ..., **kwargs}``;
+* :func:`build_defense` — a defense from a config spec ``{"type": ..., **kwargs}`` (and the
+  diffusion model, for diffusion-based defenses);
   :func:`register_defense`, :data:`DEFENSES`.
 * :func:`seeded` — the seeding protocol for stochastic defenses.
 """
@@ -14,13 +17,18 @@
 from videopure.defenses.base import GRADIENT_MODES, Purifier, check_video, derive_seed, seeded
 from videopure.defenses.classical import JPEG, NoDefense, TemporalShuffle, WhiteNoise
 from videopure.defenses.defended import DefendedClassifier, majority_vote
+from videopure.defenses.diffusion import DDIMInversion, DiffPureDDIM, DiffPureDDPM, DiffusionPurifier
 from videopure.defenses.registry import DEFENSES, build_defense, register_defense, resolve_defense
 
 __all__ = [
     "DEFENSES",
     "GRADIENT_MODES",
     "JPEG",
+    "DDIMInversion",
     "DefendedClassifier",
+    "DiffPureDDIM",
+    "DiffPureDDPM",
+    "DiffusionPurifier",
     "NoDefense",
     "Purifier",
     "TemporalShuffle",

@@ -15,7 +15,11 @@ ways, chosen per call of :meth:`Purifier.forward`:
   identity, per candidate;
 * ``"none"``: no graph (evaluation);
 
-and ``"auto"`` resolves to ``"exact"`` where the defense is differentiable, ``"bpda"`` otherwise.
+and ``"auto"`` resolves to the defense's ``auto_gradient`` where it sets one, else to ``"exact"``
+where the defense is differentiable and ``"bpda"`` otherwise. The diffusion purifiers are
+differentiable but set ``auto_gradient = "bpda"``: Table I's "+BPDA" columns attack them with BPDA,
+as the paper does, and their full gradient through every UNet step belongs to the separate
+PGD+DiffAttack column, which asks for ``"exact"`` explicitly.
 
 Randomness. Stochastic purifiers draw from torch's global RNG of the input's device (no generator
 argument), so one mechanism — :func:`seeded` — controls every defense, including the diffusion
@@ -106,12 +110,20 @@ class Purifier(nn.Module):
         exact_gradient: True if :meth:`purify` is differentiable, so autograd gives the exact
             gradient of the defense; False for defenses an attack must approximate (BPDA).
         num_candidates: ``K``, the number of purified candidates per input video.
+        auto_gradient: what ``gradient="auto"`` means: ``None`` (the default) for ``"exact"`` if
+            ``exact_gradient`` else ``"bpda"``; a differentiable defense sets ``"bpda"`` when its
+            standard adaptive attack is BPDA nonetheless (the diffusion purifiers, see above).
+        diffusion_based: True for defenses built on a latent diffusion model; such a defense takes
+            the model as its ``model`` argument (see :func:`~videopure.defenses.registry.build_defense`),
+            and Table I gives it a PGD+DiffAttack column.
     """
 
     name: ClassVar[str]
     stochastic: ClassVar[bool]
     exact_gradient: ClassVar[bool]
     num_candidates: int = 1
+    auto_gradient: ClassVar[str | None] = None
+    diffusion_based: ClassVar[bool] = False
 
     def __init__(self) -> None:
         # Spelled out so that a parameterless subclass has an empty signature, which
@@ -128,10 +140,13 @@ class Purifier(nn.Module):
 
     def resolve_gradient(self, gradient: str) -> str:
         """The gradient mode that :meth:`forward` uses for ``gradient``: ``"auto"`` becomes
-        ``"exact"`` or ``"bpda"``; asking for ``"exact"`` on a non-differentiable defense is an error."""
+        ``auto_gradient``, or else ``"exact"`` or ``"bpda"``; asking for ``"exact"`` on a
+        non-differentiable defense is an error."""
         if gradient not in GRADIENT_MODES:
             raise ValueError(f"unknown gradient mode {gradient!r}; expected one of {GRADIENT_MODES}")
         if gradient == "auto":
+            if self.auto_gradient is not None:
+                return self.auto_gradient
             return "exact" if self.exact_gradient else "bpda"
         if gradient == "exact" and not self.exact_gradient:
             raise ValueError(
@@ -146,8 +161,9 @@ class Purifier(nn.Module):
             x: videos (B, T, C, H, W), float in [0, 1].
             gradient: ``"exact"`` (autograd through :meth:`purify`), ``"bpda"`` (forward
                 :meth:`purify`, backward identity for each candidate), ``"none"`` (no graph), or
-                ``"auto"`` (exact where available, else BPDA; the default, so that ``purifier(x)``
-                works for every defense — :meth:`resolve_gradient` tells which mode it means).
+                ``"auto"`` (``auto_gradient``, else exact where available, else BPDA; the default, so
+                that ``purifier(x)`` works for every defense — :meth:`resolve_gradient` tells which
+                mode it means).
 
         Returns:
             Candidates (B, K, T, C, H, W) in [0, 1].

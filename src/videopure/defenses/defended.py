@@ -45,8 +45,9 @@ class DefendedClassifier(nn.Module):
         vote: how candidates' predictions combine; ``"majority"`` (the paper's multi-step voting).
         gradient: how gradients pass through the purifier (see
             :meth:`~videopure.defenses.base.Purifier.forward`): ``"exact"``, ``"bpda"``, ``"none"``,
-            or ``"auto"`` (exact where the defense is differentiable, else BPDA). The resolved mode
-            is kept in :attr:`gradient`, for the record of how an adaptive attack was run.
+            or ``"auto"`` (the defense's default for adaptive attacks: exact where it is differentiable,
+            else BPDA; BPDA for the diffusion purifiers, as in the paper's Table I). The resolved
+            mode is kept in :attr:`gradient`, for the record of how an adaptive attack was run.
     """
 
     def __init__(self, classifier: nn.Module, purifier: Purifier, vote: str = "majority", gradient: str = "auto") -> None:
@@ -68,6 +69,19 @@ class DefendedClassifier(nn.Module):
         candidates = self.purifier(x, gradient=self.gradient)
         batch, k = candidates.shape[:2]
         logits = self.classifier(candidates.flatten(0, 1))
+        return logits.unflatten(0, (batch, k))
+
+    @torch.no_grad()
+    def logits_from_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        """Logits (B, K, classes) like :meth:`forward`, without gradients, for a diffusion purifier
+        given the cached latents z0 = E(x) (B, T, c, h, w) of the clips instead of the clips."""
+        from videopure.defenses.diffusion import DiffusionPurifier
+
+        if not isinstance(self.purifier, DiffusionPurifier):
+            raise TypeError(f"defense {self.purifier.name!r} does not work on latents; pass the clips")
+        candidates = self.purifier.purify_from_latents(z0)
+        batch, k = candidates.shape[:2]
+        logits = self.classifier(candidates.flatten(0, 1).float())
         return logits.unflatten(0, (batch, k))
 
     @torch.no_grad()

@@ -11,9 +11,12 @@ import importlib
 import inspect
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from videopure.defenses.base import Purifier
+
+if TYPE_CHECKING:
+    from videopure.diffusion.bundle import LatentVideoDiffusion
 
 P = TypeVar("P", bound=type[Purifier])
 
@@ -32,6 +35,11 @@ def register_defense(cls: P) -> P:
     missing = [flag for flag in ("stochastic", "exact_gradient") if not isinstance(getattr(cls, flag, None), bool)]
     if missing:
         raise ValueError(f"{cls.__qualname__} must set the boolean class attributes {missing}")
+    if cls.auto_gradient not in (None, "bpda") and not (cls.auto_gradient == "exact" and cls.exact_gradient):
+        raise ValueError(
+            f"{cls.__qualname__}.auto_gradient must be None, 'bpda', or 'exact' for a differentiable defense; "
+            f"got {cls.auto_gradient!r}"
+        )
     registered = _DEFENSES.get(name)
     # The same class may be registered twice (a module re-imported, e.g. by importlib.reload).
     if registered is not None and (registered.__module__, registered.__qualname__) != (cls.__module__, cls.__qualname__):
@@ -65,17 +73,37 @@ def resolve_defense(type_: str) -> type[Purifier]:
     return target
 
 
-def build_defense(spec: Mapping[str, Any]) -> Purifier:
+def build_defense(spec: Mapping[str, Any], diffusion_model: LatentVideoDiffusion | None = None) -> Purifier:
     """Build a defense from a spec ``{"type": <name or import path>, **constructor arguments}``.
 
+    A diffusion-based defense (``diffusion_based = True``, e.g. ``{"type": "diffpure_ddpm", "tstar":
+    101}``) receives ``diffusion_model`` as its ``model`` argument: the config names the defense and
+    its parameters, the caller supplies the (large) model. The spec may pin the model with
+    ``"model": <identity>`` — what :meth:`Purifier.settings` records — and then ``diffusion_model``
+    must have that identity. Other defenses ignore ``diffusion_model``, so a caller can pass it to
+    every spec.
+
     Raises:
-        ValueError: for an unknown type (the message lists the registered names), or a keyword
-            the constructor does not take, or a required one that is missing (the message names it).
+        ValueError: for an unknown type (the message lists the registered names), a keyword the
+            constructor does not take, a required one that is missing (the message names it), or a
+            diffusion-based defense without its model (or with another model than the spec names).
     """
     if not isinstance(spec, Mapping) or "type" not in spec:
         raise ValueError(f"a defense spec is a mapping with a 'type' key, got {spec!r}")
     kwargs = {key: value for key, value in spec.items() if key != "type"}
     cls = resolve_defense(spec["type"])
+    if cls.diffusion_based:
+        if diffusion_model is None:
+            raise ValueError(
+                f"defense {spec['type']!r} is diffusion-based: pass its model, "
+                "build_defense(spec, diffusion_model=LatentVideoDiffusion.from_pretrained(...))"
+            )
+        if "model" in kwargs and kwargs["model"] != diffusion_model.identity:
+            raise ValueError(
+                f"defense spec {spec['type']!r} names diffusion model {kwargs['model']!r} but the model given has "
+                f"identity {diffusion_model.identity!r}"
+            )
+        kwargs["model"] = diffusion_model
     parameters = inspect.signature(cls).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         unknown = sorted(set(kwargs) - set(parameters))

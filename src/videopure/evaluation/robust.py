@@ -6,8 +6,9 @@ Columns (paper Table I and Section IV-B):
   adversarial clips are computed once per recognizer and evaluated through every defense.
 * ``PGD+BPDA``, ``TT+BPDA`` and ``EOT+BPDA`` are **adaptive** (Robust Acc): the attack
   differentiates through the defense — exactly where the defense is differentiable (white noise,
-  temporal shuffle), with BPDA's identity backward where it is not (JPEG). The gradient method
-  of every cell is recorded. ``EOT+BPDA`` averages the gradient over ``eot_samples`` draws of a
+  temporal shuffle), with BPDA's identity backward where it is not (JPEG) and for the diffusion
+  purifiers, as in the paper (the full gradient through their UNet is the PGD+DiffAttack
+  column's). The gradient method of every cell is recorded. ``EOT+BPDA`` averages the gradient over ``eot_samples`` draws of a
   stochastic defense; for a deterministic defense every draw gives the same gradient, so it uses
   one draw and the column equals PGD+BPDA up to the random start.
 """
@@ -94,26 +95,39 @@ def run_attack(
 
 @torch.no_grad()
 def predict_defended(
-    defended: DefendedClassifier, clips: torch.Tensor, seed: int, draws: int, batch_size: int, clip_ids: np.ndarray
+    defended: DefendedClassifier,
+    clips: torch.Tensor,
+    seed: int,
+    draws: int,
+    batch_size: int,
+    clip_ids: np.ndarray,
+    latents: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Per-candidate logits (N, draws, K, classes) of a defended classifier.
 
     Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
     ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
     :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
+    ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense.
     """
     device = next(defended.classifier.parameters()).device
+
+    def logits_of(start: int, stop: int) -> torch.Tensor:
+        if latents is None:
+            return defended(clips[start:stop].to(device)).float().cpu()
+        return defended.logits_from_latents(latents[start:stop].to(device)).float().cpu()
+
     if not defended.purifier.stochastic:
         outputs = []
         for start in tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch"):
-            outputs.append(defended(clips[start : start + batch_size].to(device)).float().cpu())
+            outputs.append(logits_of(start, start + batch_size))
         return torch.cat(outputs).unsqueeze(1).expand(-1, draws, -1, -1).numpy()
     logits = []
     for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
         per_draw = []
         for draw in range(draws):
             with seeded(seed, int(clip_ids[index]), draw):
-                per_draw.append(defended(clips[index : index + 1].to(device)).float().cpu()[0])
+                per_draw.append(logits_of(index, index + 1)[0])
         logits.append(torch.stack(per_draw))
     return torch.stack(logits).numpy()
 
@@ -139,6 +153,15 @@ class EvalClips:
 def defense_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Table I's defense rows in order: the undefended "None" row first, then the config's."""
     return {"None": {"type": "none"}, **config["defenses"]}
+
+
+def load_defense(config: dict[str, Any], defense: str, device: torch.device, diffusion_model: str | None = None) -> Purifier:
+    """Table I row ``defense`` as a purifier on ``device``; diffusion defenses get the model at ``diffusion_model``."""
+    from videopure.defenses import build_defense
+    from videopure.evaluation.latents import load_diffusion_model
+
+    model = load_diffusion_model(config, diffusion_model, device) if diffusion_model is not None else None
+    return build_defense(defense_specs(config)[defense], diffusion_model=model).to(device)
 
 
 def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, evalset_path: str) -> EvalClips:

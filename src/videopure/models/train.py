@@ -171,7 +171,7 @@ def train_classifier(
                 scheduler.step()
                 loss_sum += loss.item() * len(index)
                 correct += int((logits.argmax(1) == y).sum())
-                batches.set_postfix(loss=f"{loss.item():.3f}")
+                batches.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             val_acc = accuracy(classifier, frames_val, batch_size, device)
             record = {
                 "epoch": epoch,

@@ -1,0 +1,159 @@
+"""The diffusion baselines of Table I: DiffPure (DDPM and DDIM) and DDIM inversion, in the latent space.
+
+All three run on the same :class:`~videopure.diffusion.bundle.LatentVideoDiffusion` as VideoPure
+(ModelScope at paper scale) and give one candidate: encode (eq. 4), diffuse to t*, denoise,
+decode. They follow the authors' code (DESIGN.md, "Baselines in the same pipeline"):
+
+* DiffPure_DDPM: fresh noise to τ = t* (eq. 6), then t* ancestral DDPM steps t* … 1 with
+  ``fixed_small`` variance, as ``DDPMScheduler.step`` runs them; the last step lands on ᾱ[0];
+* DiffPure_DDIM: fresh noise to the t*-th DDIM timestep (τ = 101 for t* = 6 of 50), then t* DDIM
+  steps (η = 0) down to the final level ᾱ[0];
+* DDIM inversion: deterministic DDIM inversion (eq. 10) to the same τ, then the same t* DDIM steps.
+
+They are differentiable — autograd reaches the input through every UNet step, each step
+checkpointed — but ``gradient="auto"`` means BPDA for them (see :mod:`videopure.defenses.base`).
+
+The latent entry point :meth:`DiffusionPurifier.purify_latents` lets the workflow encode a clip
+once, cache z0, and purify it under many settings: ``purify(x)`` is exactly
+``decode(purify_latents(encode(x)))``, which :meth:`DiffusionPurifier.purify_from_latents` runs
+from a cached z0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from videopure.defenses.base import Purifier
+from videopure.defenses.registry import register_defense
+from videopure.diffusion.bundle import LatentVideoDiffusion
+from videopure.diffusion.sampling import ddim_denoise, ddim_invert, ddpm_denoise, fresh_noise
+
+
+class DiffusionPurifier(Purifier):
+    """Base class of purifiers on a latent video diffusion model: encode, :meth:`purify_latents`, decode.
+
+    Subclasses set ``name`` and ``stochastic``, take the model as their first argument ``model``
+    and implement :meth:`_purify_latents`. :meth:`settings` records the model by its identity.
+    """
+
+    exact_gradient = True
+    auto_gradient = "bpda"
+    diffusion_based = True
+
+    def __init__(self, model: LatentVideoDiffusion) -> None:
+        super().__init__()
+        if not isinstance(model, LatentVideoDiffusion):
+            raise TypeError(
+                f"{type(self).__name__} needs a videopure.diffusion.LatentVideoDiffusion as model, got "
+                f"{type(model).__name__}; load one with LatentVideoDiffusion.from_pretrained(path)"
+            )
+        self.model = model
+
+    def purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        """Candidate latents (B, K, T, c, h, w) from clean latents z0 (B, T, c, h, w), in the model's
+        device and dtype (cached latents are float32: they are converted first)."""
+        return self._purify_latents(z0.to(device=self.model.device, dtype=self.model.dtype))
+
+    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def purify_from_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        """Candidates (B, K, T, C, H, W) in [0, 1], in the model's dtype, from clean latents z0 = E(x)
+        (B, T, c, h, w) — e.g. read from the workflow's latent cache instead of encoding ``x`` again."""
+        candidates = self.purify_latents(z0)
+        return self.model.decode(candidates.flatten(0, 1)).unflatten(0, candidates.shape[:2])
+
+    def purify(self, x: torch.Tensor) -> torch.Tensor:
+        return self.purify_from_latents(self.model.encode(x)).to(device=x.device, dtype=x.dtype)
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "model": self.model.identity}
+
+
+@register_defense
+class DiffPureDDPM(DiffusionPurifier):
+    """DiffPure (Nie et al., 2022) with DDPM sampling in the video latent space (Table I, "DiffPure_DDPM").
+
+    z_{t*} = √ᾱ_{t*} z0 + √(1 − ᾱ_{t*}) ε with fresh ε (eq. 6), then t* ancestral steps (eq. 7):
+    t* UNet calls per clip. Stochastic.
+
+    Args:
+        model: the latent video diffusion model.
+        tstar: diffusion timestep t* (train timesteps; the authors' 101).
+    """
+
+    name = "diffpure_ddpm"
+    stochastic = True
+
+    def __init__(self, model: LatentVideoDiffusion, tstar: int = 101) -> None:
+        super().__init__(model)
+        self.tstar = tstar
+        self.timesteps = model.schedule.ddpm_timesteps(tstar)
+
+    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
+        return ddpm_denoise(self.model, z, self.timesteps).unsqueeze(1)
+
+
+@register_defense
+class DiffPureDDIM(DiffusionPurifier):
+    """DiffPure with DDIM sampling (Table I, "DiffPure_DDIM").
+
+    Fresh noise to τ = 20(t* − 1) + 1 (eq. 6; 1000 train steps, 50 inference steps), then t* DDIM
+    steps (eq. 8, η = 0): t* UNet calls per clip. Stochastic.
+
+    Args:
+        model: the latent video diffusion model.
+        tstar: number of DDIM steps t* (the authors' 6: τ = 101).
+        num_inference_steps: the DDIM grid (50: steps of 20 train timesteps).
+    """
+
+    name = "diffpure_ddim"
+    stochastic = True
+
+    def __init__(self, model: LatentVideoDiffusion, tstar: int = 6, num_inference_steps: int = 50) -> None:
+        super().__init__(model)
+        self.tstar = tstar
+        self.num_inference_steps = num_inference_steps
+        self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+
+    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
+        return ddim_denoise(self.model, z, self.timesteps).unsqueeze(1)
+
+
+@register_defense
+class DDIMInversion(DiffusionPurifier):
+    """DDIM inversion then DDIM sampling (Table I, "DDIM Inversion"; Fig. 3's "temporal DDIM inversion"
+    with ``temporal=True``).
+
+    t* inversion steps (eq. 10) from z0 to τ = 20(t* − 1) + 1, then t* DDIM steps back: 2 t* UNet
+    calls per clip. Deterministic.
+
+    Args:
+        model: the latent video diffusion model.
+        tstar: number of DDIM steps t* each way (the authors' 6: τ = 101).
+        num_inference_steps: the DDIM grid (50).
+        temporal: use frame 0's noise estimate for every frame during inversion (eq. 11,
+            VideoPure's temporal DDIM inversion); False (per-frame ε, eq. 10) is Table I's baseline.
+    """
+
+    name = "ddim_inversion"
+    stochastic = False
+
+    def __init__(
+        self, model: LatentVideoDiffusion, tstar: int = 6, num_inference_steps: int = 50, temporal: bool = False
+    ) -> None:
+        super().__init__(model)
+        if not isinstance(temporal, bool):
+            raise ValueError(f"temporal must be True or False, got {temporal!r}")
+        self.tstar = tstar
+        self.num_inference_steps = num_inference_steps
+        self.temporal = temporal
+        self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+
+    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+        z = ddim_invert(self.model, z0, self.timesteps, temporal=self.temporal)
+        return ddim_denoise(self.model, z, self.timesteps).unsqueeze(1)

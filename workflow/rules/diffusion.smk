@@ -1,0 +1,97 @@
+# Stage 4 and the diffusion model: a small video latent diffusion model trained by the workflow
+# when a dataset names none (mini, smoke), its quality checks, and the latent cache z0 = E(x) of
+# the clip files every diffusion defense purifies: the clean evaluation set and the gray-box
+# attacks. An adaptive attack's clips belong to one defense (and one setting of it), so its
+# predict job encodes them itself.
+
+
+rule train_vae:
+    input:
+        train=frames_file("{dataset}", "train"),
+    output:
+        directory(trained_vae_dir("{dataset}")),
+    log:
+        "logs/train_vae/{dataset}.log",
+    benchmark:
+        "results/benchmarks/train_vae/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        settings=config["diffusion"]["vae"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_vae.py"
+
+
+rule train_unet:
+    input:
+        train=frames_file("{dataset}", "train"),
+        vae=trained_vae_dir("{dataset}"),
+    output:
+        directory(trained_diffusion_dir("{dataset}")),
+    log:
+        "logs/train_unet/{dataset}.log",
+    benchmark:
+        "results/benchmarks/train_unet/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        settings=config["diffusion"]["unet"],
+        seed=config["seed"],
+    script:
+        "../scripts/train_unet.py"
+
+
+rule diffusion_checks:
+    input:
+        unpack(diffusion_checks_inputs),
+    output:
+        diffusion_checks_file("{dataset}"),
+    log:
+        "logs/diffusion_checks/{dataset}.log",
+    benchmark:
+        "results/benchmarks/diffusion_checks/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        models=lambda wildcards: classifier_names(wildcards.dataset),
+    script:
+        "../scripts/diffusion_checks.py"
+
+
+rule encode_clean:
+    input:
+        frames=eval_frames,
+        evalset=evalset_file("{dataset}"),
+        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+    output:
+        clean_latents_file("{dataset}"),
+    log:
+        "logs/encode/{dataset}/clean.log",
+    benchmark:
+        "results/benchmarks/encode/{dataset}/clean.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    script:
+        "../scripts/encode.py"
+
+
+rule encode_graybox:
+    input:
+        clips=graybox_file("{dataset}", "{model}", "{attack}"),
+        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+    output:
+        graybox_latents_file("{dataset}", "{model}", "{attack}"),
+    log:
+        "logs/encode/{dataset}/{model}/{attack}.log",
+    benchmark:
+        "results/benchmarks/encode/{dataset}/{model}/{attack}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    script:
+        "../scripts/encode.py"

@@ -58,6 +58,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"datasets": {"mini": {"source": "generated", "classifiers": {}}}}, "datasets.mini.classifiers"),
         ({"datasets": {"mini": {"source": "ucf101", "classifiers": {"NL": {"config": "x"}}}}}, "datasets.mini.video_root"),
         ({"generator": {"per_class": {"test": 0}}}, "generator.per_class.test"),
+        ({"diffusion": {"unet": {"tau_max": 1000}}}, "diffusion.unet"),
+        ({"diffusion": {"vae": {"crop_sise": 32}}}, "diffusion.vae"),
     ],
 )
 def test_bad_values_name_their_key(mini, patch, key):

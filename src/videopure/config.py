@@ -55,6 +55,14 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             f"config key 'videopure.tstar': {vp['tstar']} exceeds "
             f"videopure.num_inference_steps={vp['num_inference_steps']}; choose 1 <= t* <= T"
         )
+    # Imported here: the trainer's module pulls in torch, which plain config work does not need.
+    from videopure.diffusion.train import UNetTraining, VAETraining
+
+    for key, settings in (("vae", VAETraining), ("unet", UNetTraining)):
+        try:
+            settings(**config["diffusion"][key])
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"config key 'diffusion.{key}': {error}") from None
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")

@@ -394,8 +394,9 @@ class LatentVideoDiffusion(nn.Module):
     def _decode_frames(self, latents: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latents).sample
 
-    def predict_noise(self, z: torch.Tensor, tau: int) -> torch.Tensor:
-        """ε_θ(z, τ), (B, T, c, h, w), for latents ``z`` (B, T, c, h, w) at train timestep ``tau``.
+    def predict_noise(self, z: torch.Tensor, tau: int | torch.Tensor) -> torch.Tensor:
+        """ε_θ(z, τ), (B, T, c, h, w), for latents ``z`` (B, T, c, h, w) at train timestep ``tau``
+        (one for the batch, or a tensor (B,) of one per clip, as in training).
 
         Conditioned on the empty-prompt embedding alone. ModelScope's pipeline runs classifier-free
         guidance with the empty prompt on both halves, ε_u + g (ε_c − ε_u) with ε_c = ε_u: the same

@@ -45,7 +45,7 @@ DEFENSES = defense_specs(config)
 DIFFUSION_DEFENSES = [
     name
     for name, spec in DEFENSES.items()
-    if getattr(resolve_defense(spec["type"]), "diffusion_based", False)
+    if resolve_defense(spec["type"]).diffusion_based
 ]
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]

@@ -75,9 +75,7 @@ class DefendedClassifier(nn.Module):
     def logits_from_latents(self, z0: torch.Tensor) -> torch.Tensor:
         """Logits (B, K, classes) like :meth:`forward`, without gradients, for a diffusion purifier
         given the cached latents z0 = E(x) (B, T, c, h, w) of the clips instead of the clips."""
-        from videopure.defenses.diffusion import DiffusionPurifier
-
-        if not isinstance(self.purifier, DiffusionPurifier):
+        if not self.purifier.diffusion_based:
             raise TypeError(f"defense {self.purifier.name!r} does not work on latents; pass the clips")
         candidates = self.purifier.purify_from_latents(z0)
         batch, k = candidates.shape[:2]

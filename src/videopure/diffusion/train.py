@@ -317,7 +317,7 @@ def _check_frames(frames: np.ndarray, multiple: int) -> None:
 
 
 def _random_crop(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """The same random spatial crop (last two dims) for the whole tensor... per leading item."""
+    """A random ``size`` x ``size`` crop of the last two dims, drawn anew for each leading item."""
     if not size or size == x.shape[-1] and size == x.shape[-2]:
         return x
     h, w = x.shape[-2:]

@@ -18,14 +18,18 @@ def mini() -> dict:
 
 def test_profiles_validate_and_paper_defaults_are_filled():
     """The schema's defaults are the paper's values; the paper profile keeps them all."""
+    import inspect
+
+    from videopure.defenses import VideoPure
+
     config = load_config(REPO / "config" / "paper.yaml")
-    assert config["videopure"] == {
-        "num_inference_steps": 50,
-        "tstar": 6,
-        "alpha_s": -4.0,
-        "lambda_temp": 5.0,
-        "lambda_spa": 800.0,
-    }
+    paper = {"tstar": 6, "num_inference_steps": 50, "alpha_s": -4.0, "lambda_temp": 5.0, "lambda_spa": 800.0}
+    ours = config["defenses"]["Ours"]
+    assert ours["type"] == "videopure" and {key: ours[key] for key in paper} == paper
+    assert ours["flow"]["type"] == "raft" and ours["flow"]["iterations"] == 10
+    defaults = {key: p.default for key, p in inspect.signature(VideoPure).parameters.items() if key in paper}
+    assert defaults == paper  # the class defaults are the paper's values too
+    assert config["ablations"] == {"defense": "Ours", "dataset": "ucf101", "model": "NL"}
     attack = config["attack"]
     assert attack["eps"] == pytest.approx(4 / 255) and attack["step_size"] == pytest.approx(2 / 255)
     assert (attack["steps"], attack["eps_l2"], attack["eot_samples"]) == (10, 2.0, 20)
@@ -33,6 +37,8 @@ def test_profiles_validate_and_paper_defaults_are_filled():
     assert config["diffusion"]["dtype"] == "float32"
     for name in ("config.yaml", "smoke.yaml"):
         load_config(REPO / "config" / name)
+    overlaid = load_config(REPO / "config" / "config.yaml", REPO / "config" / "mini_diffusion.yaml")
+    assert overlaid["defenses"]["Ours"]["type"] == "videopure"
 
 
 def test_validation_does_not_modify_its_argument(mini):
@@ -51,9 +57,15 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"attack": {"eps": -0.1}}, "attack.eps"),
         ({"attack": {"steps": 0}}, "attack.steps"),
         ({"attack": {"norm": "l1"}}, "attack.norm"),
-        ({"videopure": {"tstar": 0}}, "videopure.tstar"),
-        ({"videopure": {"tstar": 51}}, "videopure.tstar"),
-        ({"videopure": {"lambda_spa": -1}}, "videopure.lambda_spa"),
+        ({"defenses": {"Ours": {"type": "videopure", "tstar": 0}}}, "defenses.Ours"),
+        ({"defenses": {"Ours": {"type": "videopure", "tstar": 51}}}, "defenses.Ours"),
+        ({"defenses": {"Ours": {"type": "videopure", "lambda_spa": -1}}}, "defenses.Ours"),
+        ({"defenses": {"Ours": {"type": "videopure", "alpha_s": 0}}}, "defenses.Ours"),
+        ({"defenses": {"Ours": {"type": "videopure", "flow": {"type": "pwcnet"}}}}, "defenses.Ours"),
+        ({"defenses": {"X": {"type": "median_filter"}}}, "defenses.X"),
+        ({"defenses": {"JPEG": {"type": "jpeg", "qualty": 75}}}, "defenses.JPEG"),
+        ({"ablations": {"defense": "JPEG"}, "defenses": {"JPEG": {"type": "jpeg"}}}, "ablations.defense"),
+        ({"ablations": {"model": "I3D"}, "defenses": {"Ours": {"type": "videopure"}}}, "ablations.model"),
         ({"datasets": {"mini": {"source": "youtube", "classifiers": {"NL": {"config": "x"}}}}}, "datasets.mini.source"),
         ({"datasets": {"mini": {"source": "generated", "classifiers": {}}}}, "datasets.mini.classifiers"),
         ({"datasets": {"mini": {"source": "ucf101", "classifiers": {"NL": {"config": "x"}}}}}, "datasets.mini.video_root"),
@@ -91,6 +103,8 @@ def test_paper_profile_lists_every_missing_download(tmp_path):
     assert "UCF101.rar" in text and "label_map_k400.txt" in text
     models = [p for p in problems if ".diffusion_model" in p]
     assert len(models) == 2 and all("text-to-video-ms-1.7b" in p and "unet/" in p for p in models)
+    flows = [p for p in problems if ".flow.weights" in p]
+    assert len(flows) == 1 and "defenses.Ours" in flows[0] and "Raft_Large_Weights.C_T_V1" in flows[0]
 
 
 def test_mini_profile_needs_no_download():

@@ -46,7 +46,7 @@ def test_purify_equals_decode_of_purified_cached_latents(model, name):
     with torch.no_grad():
         z0 = model.encode(x)
         with seeded(3):
-            candidates = purifier.purify_latents(z0)
+            candidates = purifier.purify_latents(x, z0)
         assert candidates.shape == (SHAPE[0], 1, *z0.shape[1:])
         via_latents = model.decode(candidates[:, 0]).unsqueeze(1)
     assert torch.equal(direct, via_latents)
@@ -120,9 +120,10 @@ def test_timesteps_beyond_the_trained_range_are_refused():
 
 def test_diffpure_ddim_is_noise_then_ddim(model):
     purifier = DiffPureDDIM(model, tstar=3)
-    z0 = model.encode(videos()).detach()
+    x = videos()
+    z0 = model.encode(x).detach()
     with torch.no_grad(), seeded(5):
-        out = purifier.purify_latents(z0)
+        out = purifier.purify_latents(x, z0)
     with torch.no_grad(), seeded(5):
         z = model.schedule.add_noise(z0, torch.randn(z0.shape), 41)  # t* = 3 of 50: tau = 41; row-major draw
         expected = ddim_denoise(model, z, model.schedule.ddim_timesteps(3))
@@ -146,4 +147,4 @@ def test_dtypes_follow_the_input_and_the_model():
     assert out.dtype == torch.float32 and out.shape == (SHAPE[0], 1, *SHAPE[1:])
     with torch.no_grad():
         cached = model64.encode(videos()).float()  # latents as the HDF5 cache stores them
-        assert purifier.purify_latents(cached).dtype == torch.float64
+        assert purifier.purify_latents(videos(), cached).dtype == torch.float64

@@ -57,7 +57,7 @@ def smoke_rerun(tmp_path_factory) -> Path:
 
 
 CLASSICAL_ROWS = ["None", "JPEG", "WN", "TemporalShuffle", "TemporalShuffle_w4"]
-DIFFUSION_ROWS = ["DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion"]
+DIFFUSION_ROWS = ["DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion", "Ours"]
 DEFENSE_ROWS = CLASSICAL_ROWS + DIFFUSION_ROWS
 ATTACK_COLUMNS = ["PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA"]
 
@@ -87,6 +87,10 @@ def test_table1_has_every_row_and_column_measured(smoke_run):
     assert cells[("NL", "DiffPure_DDPM", "PGD+BPDA")]["gradient"] == "bpda"
     assert cells[("NL", "DiffPure_DDPM", "EOT+BPDA")]["attack"]["eot_samples"] == 2
     assert cells[("NL", "DDIM_Inversion", "EOT+BPDA")]["attack"]["eot_samples"] == 1
+    # VideoPure: BPDA over its t* + 1 = 7 candidates, deterministic (no EOT draws).
+    assert cells[("NL", "Ours", "PGD+BPDA")]["gradient"] == "bpda"
+    assert cells[("NL", "Ours", "EOT+BPDA")]["attack"]["eot_samples"] == 1
+    assert cells[("NL", "Ours", "PGD")]["defense_settings"]["tstar"] == 6
     clips = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
     assert len(clips) == int(table["Clips"].iloc[0]) * (2 * 3 + 2 * (len(DEFENSE_ROWS) - 1) * 6)
     clean = pd.read_csv(smoke_run / "results" / "clean_accuracy.csv")
@@ -94,9 +98,93 @@ def test_table1_has_every_row_and_column_measured(smoke_run):
     assert (smoke_run / "results" / "table1.md").read_text().startswith("**Table I")
 
 
+VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (4, 7, 8, 9, 10)] + [
+    "results/fig6.png",
+    "results/fig5b.png",
+    "results/diagnostics/smoke-NL-gradients.json",
+    "results/models/smoke-flow-checks.json",
+]
+
+
+@pytest.fixture(scope="session")
+def smoke_ablations(smoke_run) -> Path:
+    result = run_snakemake(smoke_run, *VIDEOPURE_TARGETS)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return smoke_run
+
+
+def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):
+    results = smoke_ablations / "results"
+    tables = {name: pd.read_csv(results / f"{name}.csv", dtype=str, keep_default_na=False) for name in ("table4", "table7", "table8", "table9")}
+    accuracy = ["Standard Acc", "Robust Acc*", "Robust Acc"]
+    assert list(tables["table4"].columns) == [
+        "Temporal DDIM Inversion", "Spatial-temporal Optimization", "Multi-step Voting", *accuracy, "Clips", "Defense"
+    ]
+    assert list(tables["table7"]["selected z_0^t"]) == ["6", "5", "4", "3", "2", "1", "0", "multi-step voting"]
+    assert list(tables["table8"]["Defense Method"]) == ["Ours*", "Ours"]
+    assert list(tables["table9"][["L_temp", "L_spa"]].itertuples(index=False, name=None)) == [("✓", ""), ("", "✓"), ("✓", "✓")]
+    for table in tables.values():
+        assert table[accuracy].astype(float).stack().between(0, 100).all()
+        assert table.iloc[-1]["Defense"] == "Ours"  # every table ends with the full method ...
+        assert list(table.iloc[-1][accuracy]) == list(tables["table4"].iloc[-1][accuracy])  # ... computed once
+    # Without voting (Table IV, row 4) is the final candidate alone (Table VII, k = 0): one variant.
+    assert tables["table4"].iloc[3]["Defense"] == tables["table7"].iloc[6]["Defense"] == "Ours+candidate~0"
+    # Table IV's first row is DDIM inversion: the same clean and gray-box accuracy as Table I's row.
+    table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False)
+    ddim = table1[(table1["Defense"] == "DDIM_Inversion") & (table1["Model"] == "NL")].iloc[0]
+    assert list(tables["table4"].iloc[0][["Standard Acc", "Robust Acc*"]]) == [ddim["None"], ddim["PGD"]]
+    ours = table1[(table1["Defense"] == "Ours") & (table1["Model"] == "NL")].iloc[0]
+    assert list(tables["table4"].iloc[-1][accuracy]) == [ours["None"], ours["PGD"], ours["PGD+BPDA"]]
+    assert "eps=4/255" in (results / "table4.md").read_text()
+    settings = json.loads((results / "table7_settings.json").read_text())
+    assert [cell["defense_settings"]["candidate"] for cell in settings["cells"]] == [6, 5, 4, 3, 2, 1, 0, None]
+    assert all(cell["pgd_bpda"]["gradient"] == "bpda" for cell in settings["cells"])
+
+
+def test_table10_times_both_defenses_in_one_run(smoke_ablations):
+    table = pd.read_csv(smoke_ablations / "results" / "table10.csv")
+    assert list(table["Defense Method"]) == ["DiffPure_DDPM", "Ours"]
+    assert list(table["UNet calls"]) == [101, 12] and list(table["Candidates"]) == [1, 7]
+    assert (table["Time(s)"] > 0).all() and table["Machine"].str.contains("cores").all()
+    report = json.loads((smoke_ablations / "results" / "speed" / "smoke-NL.json").read_text())
+    assert report["ratio"] == pytest.approx(table["Time(s)"][0] / table["Time(s)"][1], rel=0.01)
+
+
+def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
+    results = smoke_ablations / "results"
+    gradients = json.loads((results / "diagnostics" / "smoke-NL-gradients.json").read_text())
+    assert gradients["defense"] == "Ours" and gradients["clips"] >= 1
+    assert set(gradients["median_cosine"]) == {"bpda~frozen", "bpda~exact", "frozen~exact"}
+    assert all(-1 <= value <= 1 for value in gradients["median_cosine"].values())
+    flows = json.loads((results / "models" / "smoke-flow-checks.json").read_text())
+    assert set(flows["models"]) == {"farneback", "dis"}
+    for measured in flows["models"].values():
+        assert 0 <= measured["epe_moving"] and measured["motion_moving"] > 0
+
+
+def test_sweep_figures_plot_every_point(smoke_ablations):
+    results = smoke_ablations / "results"
+    for figure, parameter, values in (("fig6", "tstar", [2, 6]), ("fig5b", "alpha_s", [-4.0, -2.0])):
+        points = pd.read_csv(results / f"{figure}.csv")
+        assert list(points[parameter]) == values
+        assert points[["Standard Acc", "Robust Acc*", "Robust Acc"]].stack().between(0, 100).all()
+        assert (results / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / f"{figure}.pdf").read_bytes()[:4] == b"%PDF"
+        assert "eps=4/255" in (results / f"{figure}.md").read_text()
+    # The base setting's point is the Table I row itself.
+    assert "Ours" in list(pd.read_csv(results / "fig6.csv")["Defense"])
+
+
+def test_a_new_alpha_s_reuses_every_cache(smoke_ablations, tmp_path):
+    extra = tmp_path / "alpha.yaml"
+    extra.write_text("sweeps: {tstar: [2, 6], alpha_s: [-2.0, -4.0, -8.0]}\n")
+    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/fig5b.png", extra_config=extra))
+    assert rules == {"predict", "attack_adaptive", "sweep_figure"}, rules
+
+
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):
     rules = ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set")
-    for rule in (*rules, "train_vae", "train_unet", "diffusion_checks", "encode"):
+    for rule in (*rules, "train_vae", "train_unet", "diffusion_checks", "encode", "invert", "flow"):
         assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
         assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
     metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())

@@ -49,14 +49,20 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def check_cross_fields(config: dict[str, Any]) -> None:
     """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
-    vp = config["videopure"]
-    if vp["tstar"] > vp["num_inference_steps"]:
-        raise ConfigError(
-            f"config key 'videopure.tstar': {vp['tstar']} exceeds "
-            f"videopure.num_inference_steps={vp['num_inference_steps']}; choose 1 <= t* <= T"
-        )
-    # Imported here: the trainer's module pulls in torch, which plain config work does not need.
+    # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
+    from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
+    from videopure.tables.ablations import ablation_setup
+
+    for name, spec in config["defenses"].items():
+        try:
+            check_defense_spec(spec)
+        except ValueError as error:
+            raise ConfigError(f"config key 'defenses.{name}': {error}") from None
+    try:
+        ablation_setup(config)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
     for key, settings in (("vae", VAETraining), ("unet", UNetTraining)):
         try:
@@ -123,7 +129,8 @@ MODELSCOPE_HINT = (
 
 
 def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list[str]:
-    """List every configured local path (datasets, recognizer configs and checkpoints, diffusion models) that is absent.
+    """List every configured local path (datasets, recognizer configs and checkpoints, diffusion models,
+    RAFT weights) that is absent.
 
     Each entry names the config key, the path and what to download. The workflow calls this
     before scheduling anything so that a paper-profile run with unset paths fails at once.
@@ -156,5 +163,13 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
             problems.append(
                 f"datasets.{name}.diffusion_model = {dataset['diffusion_model']!r} does not exist — "
                 f"{MODELSCOPE_HINT}, or set diffusion_model: null to train a small one"
+            )
+    for name, spec in config["defenses"].items():
+        flow = spec.get("flow")
+        if isinstance(flow, dict) and flow.get("type") == "raft" and absent(flow.get("weights")):
+            problems.append(
+                f"defenses.{name}.flow.weights = {flow.get('weights')!r} does not exist — download torchvision's "
+                "Raft_Large_Weights.C_T_V1 (raft_large_C_T_V1-22a6c225.pth, the authors' raft-things) and put it "
+                "at this path, or use flow: {type: dis}"
             )
     return problems

@@ -49,3 +49,19 @@ def clean_latents_file(dataset: str) -> str:
 def graybox_latents_file(dataset: str, model: str, column: str) -> str:
     """z0 = E(x) of a gray-box attack's clips (rule encode_graybox)."""
     return f"results/latents/{dataset}/{model}/graybox/{column}.h5"
+
+
+def graybox_source(model: str, column: str) -> str:
+    """The ``source`` path component of a gray-box attack's clips in the VideoPure caches."""
+    return f"{model}/graybox/{column}"
+
+
+def trajectory_file(dataset: str, key: str, source: str) -> str:
+    """VideoPure's denoising trajectories of one clip file (rule invert); ``source``: ``clean`` or
+    :func:`graybox_source`."""
+    return f"results/trajectories/{dataset}/{key}/{source}.h5"
+
+
+def flow_file(dataset: str, slug: str, source: str) -> str:
+    """The latent-size flow of one clip file under one flow model (rule flow)."""
+    return f"results/flow/{dataset}/{slug}/{source}.h5"

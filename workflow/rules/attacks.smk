@@ -1,6 +1,6 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
-# attacks go through the defense, so their path carries it.
+# attacks go through the defense, so their path carries it (one job per defense and column).
 
 
 rule attack_graybox:
@@ -27,21 +27,20 @@ rule attack_adaptive:
     input:
         unpack(adaptive_inputs),
     output:
-        [
-            adaptive_file("{dataset}", "{model}", "{defense}", column)
-            for column in ADAPTIVE_SLUGS
-        ],
+        adaptive_file("{dataset}", "{model}", "{defense}", "{column}"),
     log:
-        "logs/attack_adaptive/{dataset}/{model}/{defense}.log",
+        "logs/attack_adaptive/{dataset}/{model}/{defense}/{column}.log",
     benchmark:
-        "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}.tsv"
+        "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}/{column}.tsv"
+    wildcard_constraints:
+        column="|".join(ADAPTIVE_SLUGS),
     threads: THREADS
     resources:
         cpu_threads=THREADS,
     params:
-        columns=ADAPTIVE_SLUGS,
+        columns=lambda wildcards: [wildcards.column],
         attack=config["attack"],
         seed=config["seed"],
-        defense=lambda wildcards: DEFENSES[wildcards.defense],
+        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
     script:
         "../scripts/attack.py"

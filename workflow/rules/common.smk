@@ -1,5 +1,6 @@
 # Shared by every rule: validated config, paths of each stage's files, input functions.
 import os
+import re
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -7,6 +8,12 @@ from snakemake.utils import validate
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
 from videopure.defenses import resolve_defense
 from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+from videopure.evaluation.trajectories import (
+    flow_slug,
+    flow_spec,
+    trajectory_key,
+    trajectory_settings,
+)
 from videopure.params import frames_params
 from videopure.paths import (
     adaptive_file,
@@ -14,12 +21,21 @@ from videopure.paths import (
     clean_split_predictions,
     diffusion_checks_file,
     evalset_file,
+    flow_file,
     frames_file,
     graybox_file,
     graybox_latents_file,
+    graybox_source,
     predictions_file,
+    trajectory_file,
     trained_diffusion_dir,
     trained_vae_dir,
+)
+from videopure.tables.ablations import (
+    ABLATION_SOURCES,
+    ABLATION_TABLES,
+    FIGURES,
+    ablation_setup,
 )
 
 # Progress bars redraw at most every 30 s, so rule logs stay readable (tqdm reads TQDM_* defaults).
@@ -42,11 +58,28 @@ DATASETS = config["datasets"]
 THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
 DEFENSES = defense_specs(config)
+ABLATIONS = ablation_setup(config)
+# Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
+ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
 DIFFUSION_DEFENSES = [
     name
-    for name, spec in DEFENSES.items()
+    for name, spec in ALL_DEFENSES.items()
     if resolve_defense(spec["type"]).diffusion_based
 ]
+VIDEOPURE_DEFENSES = {
+    name: spec for name, spec in ALL_DEFENSES.items() if spec["type"] == "videopure"
+}
+# VideoPure's caches: a trajectory per (t*, T, inversion kind), a flow per flow model.
+TRAJECTORIES = {
+    trajectory_key(spec): trajectory_settings(spec)
+    for spec in VIDEOPURE_DEFENSES.values()
+    if trajectory_key(spec) is not None
+}
+FLOWS = {
+    flow_slug(flow_spec(spec)): flow_spec(spec)
+    for spec in VIDEOPURE_DEFENSES.values()
+    if flow_spec(spec) is not None
+}
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]
 
@@ -55,7 +88,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     model="[A-Za-z0-9]+",
     split="[a-z]+",
-    defense="|".join(DEFENSES),
+    defense="|".join(re.escape(name) for name in ALL_DEFENSES),
 
 
 def generated(dataset):
@@ -138,9 +171,13 @@ def recognizer_inputs(wildcards):
 
 
 def row_sources(wildcards):
-    """Inputs of one Table I row: clean, gray-box attacks, and adaptive ones for a defense."""
-    sources = ["clean", *GRAYBOX_SLUGS]
-    return sources + (ADAPTIVE_SLUGS if wildcards.defense != "None" else [])
+    """Inputs of one row: for Table I clean, gray-box attacks, and adaptive ones for a defense;
+    for an ablation variant clean, gray-box PGD and PGD+BPDA."""
+    if wildcards.defense == "None":
+        return ["clean", *GRAYBOX_SLUGS]
+    if wildcards.defense in DEFENSES:
+        return ["clean", *GRAYBOX_SLUGS, *ADAPTIVE_SLUGS]
+    return list(ABLATION_SOURCES)
 
 
 def adaptive_inputs(wildcards):
@@ -156,7 +193,8 @@ def predict_inputs(wildcards):
     and gray-box clips (rules encode_clean, encode_graybox)."""
     inputs = recognizer_inputs(wildcards)
     dataset, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
-    for source in row_sources(wildcards)[1:]:
+    sources = row_sources(wildcards)
+    for source in sources[1:]:
         if source in GRAYBOX_SLUGS:
             inputs[source] = graybox_file(dataset, model, source)
         else:
@@ -165,7 +203,48 @@ def predict_inputs(wildcards):
         inputs["diffusion_model"] = diffusion_model_dir(dataset)
         inputs["latents_clean"] = clean_latents_file(dataset)
         for source in GRAYBOX_SLUGS:
-            inputs[f"latents_{source}"] = graybox_latents_file(dataset, model, source)
+            if source in sources:
+                inputs[f"latents_{source}"] = graybox_latents_file(
+                    dataset, model, source
+                )
+    if defense in VIDEOPURE_DEFENSES:
+        spec = VIDEOPURE_DEFENSES[defense]
+        key, flow = trajectory_key(spec), flow_spec(spec)
+        for source in sources:
+            if source != "clean" and source not in GRAYBOX_SLUGS:
+                continue  # an adaptive attack's clips are purified from scratch
+            cache_source = (
+                "clean" if source == "clean" else graybox_source(model, source)
+            )
+            if key is not None:
+                inputs[f"trajectory_{source}"] = trajectory_file(
+                    dataset, key, cache_source
+                )
+            if flow is not None:
+                inputs[f"flow_{source}"] = flow_file(
+                    dataset, flow_slug(flow), cache_source
+                )
+    return inputs
+
+
+def source_latents(wildcards):
+    """The latent cache of a VideoPure cache's source: ``clean`` or ``<model>/graybox/<column>``."""
+    if wildcards.source == "clean":
+        return clean_latents_file(wildcards.dataset)
+    model, _, column = wildcards.source.split("/")
+    return graybox_latents_file(wildcards.dataset, model, column)
+
+
+def source_clips(wildcards):
+    """The clip file(s) of a VideoPure cache's source, and its latents (for the latent grid)."""
+    inputs = {"latents": source_latents(wildcards)}
+    if wildcards.source == "clean":
+        inputs.update(
+            frames=eval_frames(wildcards), evalset=evalset_file(wildcards.dataset)
+        )
+    else:
+        model, _, column = wildcards.source.split("/")
+        inputs["clips"] = graybox_file(wildcards.dataset, model, column)
     return inputs
 
 
@@ -176,3 +255,67 @@ def table1_predictions():
         for model in classifier_names(dataset)
         for defense in DEFENSES
     ]
+
+
+def require_videopure(target):
+    if ABLATIONS is None:
+        raise WorkflowError(
+            f"{target} varies VideoPure, but no defense in config 'defenses' has type videopure; "
+            "add one (e.g. Ours: {type: videopure}) or name it in 'ablations.defense'"
+        )
+
+
+def ablation_predictions(wildcards):
+    """The prediction files of one ablation table's rows (rule ablation_table)."""
+    require_videopure(f"results/{wildcards.table}.csv")
+    return {
+        name: predictions_file(ABLATIONS.dataset, ABLATIONS.model, name)
+        for name, _ in ABLATIONS.rows(wildcards.table)
+    }
+
+
+def sweep_predictions(wildcards):
+    """The prediction files of one sweep figure's points (rule sweep_figure)."""
+    require_videopure(f"results/{wildcards.figure}.png")
+    return {
+        name: predictions_file(ABLATIONS.dataset, ABLATIONS.model, name)
+        for _, name in ABLATIONS.sweep(wildcards.figure)
+    }
+
+
+def speed_defenses():
+    """Table X's two defenses, {name: spec}: the first diffpure_ddpm row and the ablations' VideoPure."""
+    require_videopure("results/table10.csv")
+    ddpm = next(
+        (name for name, spec in DEFENSES.items() if spec["type"] == "diffpure_ddpm"),
+        None,
+    )
+    if ddpm is None:
+        raise WorkflowError(
+            "results/table10.csv compares DiffPure_DDPM with VideoPure: config 'defenses' needs a "
+            "diffpure_ddpm row"
+        )
+    return {ddpm: DEFENSES[ddpm], ABLATIONS.defense: DEFENSES[ABLATIONS.defense]}
+
+
+def speed_report():
+    """The speed report Table X is made from: on the ablations' dataset and recognizer."""
+    speed_defenses()
+    return f"results/speed/{ABLATIONS.dataset}-{ABLATIONS.model}.json"
+
+
+def speed_inputs(wildcards):
+    inputs = recognizer_inputs(wildcards)
+    inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+    return inputs
+
+
+def gradient_checks_inputs(wildcards):
+    """The recognizer's inputs, its gray-box PGD clips and the diffusion model (rule gradient_checks)."""
+    require_videopure(
+        f"results/diagnostics/{wildcards.dataset}-{wildcards.model}-gradients.json"
+    )
+    inputs = recognizer_inputs(wildcards)
+    inputs["pgd"] = graybox_file(wildcards.dataset, wildcards.model, "pgd")
+    inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+    return inputs

@@ -50,8 +50,28 @@ rule predict:
         cpu_threads=THREADS,
     params:
         sources=row_sources,
-        defense=lambda wildcards: DEFENSES[wildcards.defense],
+        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
         evaluation=config["evaluation"],
         seed=config["seed"],
     script:
         "../scripts/predict.py"
+
+
+rule gradient_checks:
+    input:
+        unpack(gradient_checks_inputs),
+    output:
+        "results/diagnostics/{dataset}-{model}-gradients.json",
+    log:
+        "logs/gradient_checks/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/gradient_checks/{dataset}-{model}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        defense_name=lambda wildcards: ABLATIONS.defense,
+        defense=lambda wildcards: DEFENSES[ABLATIONS.defense],
+        clips=config["diagnostics"]["gradient_clips"],
+    script:
+        "../scripts/gradient_checks.py"

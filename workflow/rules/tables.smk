@@ -1,4 +1,6 @@
-# Stage 10: tables. Table I (paper): rows dataset x recognizer x defense, columns attacks.
+# Stage 10: tables. Table I (paper): rows dataset x recognizer x defense, columns attacks. The
+# ablation tables IV, VII, VIII, IX and the sweep figures 6 and 5b: VideoPure variants on one
+# recognizer (config 'ablations', 'sweeps'); Table X: seconds per clip.
 
 
 rule table1:
@@ -24,3 +26,74 @@ rule table1:
     threads: 1
     script:
         "../scripts/table1.py"
+
+
+rule ablation_table:
+    input:
+        unpack(ablation_predictions),
+    output:
+        csv="results/{table}.csv",
+        markdown="results/{table}.md",
+        settings="results/{table}_settings.json",
+    log:
+        "logs/{table}.log",
+    benchmark:
+        "results/benchmarks/{table}.tsv"
+    wildcard_constraints:
+        table="|".join(ABLATION_TABLES),
+    threads: 1
+    script:
+        "../scripts/ablation_table.py"
+
+
+rule purification_speed:
+    input:
+        unpack(speed_inputs),
+    output:
+        "results/speed/{dataset}-{model}.json",
+    log:
+        "logs/purification_speed/{dataset}-{model}.log",
+    benchmark:
+        "results/benchmarks/purification_speed/{dataset}-{model}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        defenses=lambda wildcards: speed_defenses(),
+        clips=config["diagnostics"]["speed_clips"],
+    script:
+        "../scripts/purification_speed.py"
+
+
+rule table10:
+    input:
+        lambda wildcards: speed_report(),
+    output:
+        csv="results/table10.csv",
+        markdown="results/table10.md",
+    log:
+        "logs/table10.log",
+    benchmark:
+        "results/benchmarks/table10.tsv"
+    threads: 1
+    script:
+        "../scripts/table10.py"
+
+
+rule sweep_figure:
+    input:
+        unpack(sweep_predictions),
+    output:
+        png="results/{figure}.png",
+        pdf="results/{figure}.pdf",
+        csv="results/{figure}.csv",
+        caption="results/{figure}.md",
+    log:
+        "logs/{figure}.log",
+    benchmark:
+        "results/benchmarks/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURES),
+    threads: 1
+    script:
+        "../scripts/sweep_figure.py"

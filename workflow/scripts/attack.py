@@ -30,7 +30,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     purifier, target = None, classifier
     if "defense" in wildcards.keys():
         diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
-        purifier = load_defense(ctx.config, wildcards.defense, ctx.device, diffusion_model)
+        purifier = load_defense(ctx.config, snakemake.params.defense, ctx.device, diffusion_model)  # noqa: F821
         target = DefendedClassifier(classifier, purifier, gradient="auto")
         params.update(defense=wildcards.defense, defense_settings=purifier.settings(), gradient=target.gradient)
         if diffusion_model is not None:

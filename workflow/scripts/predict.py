@@ -1,12 +1,14 @@
-"""Rule predict: one Table I row — a defended recognizer's per-candidate logits and votes on the
-clean evaluation set and on every attack's adversarial clips (a group per input)."""
+"""Rule predict: one row of Table I or an ablation table — a defended recognizer's per-candidate
+logits and votes on the clean evaluation set and on every attack's adversarial clips (a group per
+input). Diffusion defenses read the clips' cached latents; VideoPure also its cached trajectory and flow."""
 
 import torch
 
-from videopure.cache import read_h5, write_h5
+from videopure.cache import read_attrs, read_h5, write_h5
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.latents import read_latents
 from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended, votes
+from videopure.evaluation.trajectories import flow_spec, read_flows, read_trajectories, trajectory_settings
 from videopure.params import file_digest
 from videopure.runtime import stage
 
@@ -16,7 +18,8 @@ with stage(snakemake) as ctx:  # noqa: F821
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
     diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
-    purifier = load_defense(ctx.config, defense, ctx.device, diffusion_model)
+    spec = snakemake.params.defense  # noqa: F821
+    purifier = load_defense(ctx.config, spec, ctx.device, diffusion_model)
     defended = DefendedClassifier(classifier, purifier, gradient="none")
     evaluation = ctx.config["evaluation"]
     draws = evaluation["draws"] if purifier.stochastic else 1
@@ -29,11 +32,23 @@ with stage(snakemake) as ctx:  # noqa: F821
             adversarial = read_h5(inputs[source], expect_upstream=data.upstream, keys=["clips"])
             clips, clips_upstream = torch.from_numpy(adversarial["clips"]), {"clips": adversarial.identity}
             upstream[source] = adversarial.identity
-        latents = None
+        latents, cached = None, {}
         if f"latents_{source}" in inputs.keys():  # z0 = E(x) from the latent cache (rules encode_*)
             latents = read_latents(inputs[f"latents_{source}"], purifier.model, clips_upstream, data.video_ids)
+        if f"trajectory_{source}" in inputs.keys():  # VideoPure's UNet work (rule invert)
+            trajectory_upstream = {
+                "latents": read_attrs(inputs[f"latents_{source}"])[2],
+                "diffusion_model": purifier.model.identity,
+            }
+            cached["trajectory"] = read_trajectories(
+                inputs[f"trajectory_{source}"], trajectory_settings(spec), trajectory_upstream, data.video_ids
+            )
+        if f"flow_{source}" in inputs.keys():  # the input's flow (rule flow)
+            cached["flow"] = read_flows(
+                inputs[f"flow_{source}"], flow_spec(spec), tuple(latents.shape[-2:]), clips_upstream, data.video_ids
+            )
         logits = predict_defended(
-            defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index, latents
+            defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index, latents, cached
         )
         arrays[f"{source}/logits"] = logits
         arrays[f"{source}/votes"] = votes(logits)

@@ -10,6 +10,10 @@ Gradients (paper, Sec. II-B): an attack reaches the input through the defense in
 ways, chosen per call of :meth:`Purifier.forward`:
 
 * ``"exact"``: autograd through :meth:`Purifier.purify` (only where ``exact_gradient`` is True);
+* ``"frozen"``: for diffusion-based defenses, autograd through everything but the UNet, whose noise
+  estimates ε_θ are held constant (DESIGN.md, "Attacks": exact through the encoder, the
+  inversion/denoising arithmetic, VideoPure's optimisation step and the decoder, at the cost of
+  the forward pass);
 * ``"bpda"``: Backward Pass Differentiable Approximation (Athalye et al., 2018) with the identity
   surrogate ``g(x) = x`` the paper uses: the forward pass is ``P(x)``, the backward pass the
   identity, per candidate;
@@ -44,7 +48,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-GRADIENT_MODES = ("exact", "bpda", "none", "auto")
+GRADIENT_MODES = ("exact", "frozen", "bpda", "none", "auto")
 
 
 def derive_seed(*key: int) -> int:
@@ -130,6 +134,12 @@ class Purifier(nn.Module):
         # build_defense checks keyword arguments against (nn.Module.__init__ takes **kwargs).
         super().__init__()
 
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        """Raise ``ValueError`` for bad constructor arguments ``settings`` (a spec without ``type``
+        and ``model``) that can be told without building the defense; the config is checked with it
+        before any compute. The default checks nothing beyond the signature."""
+
     def purify(self, x: torch.Tensor) -> torch.Tensor:
         """Candidates (B, K, T, C, H, W) in [0, 1] for a valid input ``x`` (B, T, C, H, W) in [0, 1].
 
@@ -152,14 +162,22 @@ class Purifier(nn.Module):
             raise ValueError(
                 f"defense {self.name!r} is not differentiable (exact_gradient=False); use gradient='bpda'"
             )
+        if gradient == "frozen" and not self.diffusion_based:
+            raise ValueError(f"gradient='frozen' holds a diffusion model's noise fixed; defense {self.name!r} has none")
         return gradient
+
+    def gradient_context(self, mode: str) -> contextlib.AbstractContextManager:
+        """The context :meth:`purify` runs in under a graph-building ``mode`` (``"exact"`` or
+        ``"frozen"``); a diffusion-based defense freezes its model's noise for ``"frozen"``."""
+        return contextlib.nullcontext()
 
     def forward(self, x: torch.Tensor, gradient: str = "auto") -> torch.Tensor:
         """Validate ``x`` and purify it, with the gradient mode ``gradient``.
 
         Args:
             x: videos (B, T, C, H, W), float in [0, 1].
-            gradient: ``"exact"`` (autograd through :meth:`purify`), ``"bpda"`` (forward
+            gradient: ``"exact"`` (autograd through :meth:`purify`), ``"frozen"`` (the same with a
+                diffusion model's noise estimates held constant), ``"bpda"`` (forward
                 :meth:`purify`, backward identity for each candidate), ``"none"`` (no graph), or
                 ``"auto"`` (``auto_gradient``, else exact where available, else BPDA; the default, so
                 that ``purifier(x)`` works for every defense — :meth:`resolve_gradient` tells which
@@ -170,8 +188,9 @@ class Purifier(nn.Module):
         """
         check_video(x)
         mode = self.resolve_gradient(gradient)
-        if mode == "exact":
-            candidates = self.purify(x)
+        if mode in ("exact", "frozen"):
+            with self.gradient_context(mode):
+                candidates = self.purify(x)
         else:
             with torch.no_grad():
                 candidates = self.purify(x)

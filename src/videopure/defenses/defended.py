@@ -12,6 +12,8 @@ Example — VideoPure (or any defense) in front of an mmaction2 recognizer::
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -72,12 +74,13 @@ class DefendedClassifier(nn.Module):
         return logits.unflatten(0, (batch, k))
 
     @torch.no_grad()
-    def logits_from_latents(self, z0: torch.Tensor) -> torch.Tensor:
+    def logits_from_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> torch.Tensor:
         """Logits (B, K, classes) like :meth:`forward`, without gradients, for a diffusion purifier
-        given the cached latents z0 = E(x) (B, T, c, h, w) of the clips instead of the clips."""
+        given the clips ``x`` and their cached latents z0 = E(x) (B, T, c, h, w), which it does not
+        encode again (and VideoPure's cached ``trajectory`` and ``flow``, which it does not recompute)."""
         if not self.purifier.diffusion_based:
             raise TypeError(f"defense {self.purifier.name!r} does not work on latents; pass the clips")
-        candidates = self.purifier.purify_from_latents(z0)
+        candidates = self.purifier.purify_from_latents(x, z0, **cached)
         batch, k = candidates.shape[:2]
         logits = self.classifier(candidates.flatten(0, 1).float())
         return logits.unflatten(0, (batch, k))

@@ -15,12 +15,13 @@ checkpointed — but ``gradient="auto"`` means BPDA for them (see :mod:`videopur
 
 The latent entry point :meth:`DiffusionPurifier.purify_latents` lets the workflow encode a clip
 once, cache z0, and purify it under many settings: ``purify(x)`` is exactly
-``decode(purify_latents(encode(x)))``, which :meth:`DiffusionPurifier.purify_from_latents` runs
+``decode(purify_latents(x, encode(x)))``, which :meth:`DiffusionPurifier.purify_from_latents` runs
 from a cached z0.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
@@ -51,22 +52,31 @@ class DiffusionPurifier(Purifier):
             )
         self.model = model
 
-    def purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
-        """Candidate latents (B, K, T, c, h, w) from clean latents z0 (B, T, c, h, w), in the model's
-        device and dtype (cached latents are float32: they are converted first)."""
-        return self._purify_latents(z0.to(device=self.model.device, dtype=self.model.dtype))
+    def gradient_context(self, mode: str) -> contextlib.AbstractContextManager:
+        return self.model.frozen_noise() if mode == "frozen" else contextlib.nullcontext()
 
-    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+    def purify_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> torch.Tensor:
+        """Candidate latents (B, K, T, c, h, w) of videos ``x`` (B, T, C, H, W) from their latents
+        z0 = E(x) (B, T, c, h, w), in the model's device and dtype (cached latents are float32: they
+        are converted first). The baselines read z0 alone; VideoPure also needs the frames' flow,
+        and takes its cached trajectory and flow as ``cached`` keywords."""
+        model = self.model
+        return self._purify_latents(
+            x.to(device=model.device, dtype=model.dtype), z0.to(device=model.device, dtype=model.dtype), **cached
+        )
+
+    def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def purify_from_latents(self, z0: torch.Tensor) -> torch.Tensor:
-        """Candidates (B, K, T, C, H, W) in [0, 1], in the model's dtype, from clean latents z0 = E(x)
-        (B, T, c, h, w) — e.g. read from the workflow's latent cache instead of encoding ``x`` again."""
-        candidates = self.purify_latents(z0)
+    def purify_from_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> torch.Tensor:
+        """Candidates (B, K, T, C, H, W) in [0, 1], in the model's dtype, of videos ``x`` given their
+        latents z0 = E(x) (B, T, c, h, w) — e.g. read from the workflow's latent cache instead of
+        encoding ``x`` again — and whatever else of theirs the workflow cached (``cached``)."""
+        candidates = self.purify_latents(x, z0, **cached)
         return self.model.decode(candidates.flatten(0, 1)).unflatten(0, candidates.shape[:2])
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
-        return self.purify_from_latents(self.model.encode(x)).to(device=x.device, dtype=x.dtype)
+        return self.purify_from_latents(x, self.model.encode(x)).to(device=x.device, dtype=x.dtype)
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "model": self.model.identity}
@@ -92,7 +102,7 @@ class DiffPureDDPM(DiffusionPurifier):
         self.tstar = tstar
         self.timesteps = model.schedule.ddpm_timesteps(tstar)
 
-    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+    def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
         return ddpm_denoise(self.model, z, self.timesteps).unsqueeze(1)
 
@@ -119,7 +129,7 @@ class DiffPureDDIM(DiffusionPurifier):
         self.num_inference_steps = num_inference_steps
         self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
 
-    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+    def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
         return ddim_denoise(self.model, z, self.timesteps).unsqueeze(1)
 
@@ -154,6 +164,6 @@ class DDIMInversion(DiffusionPurifier):
         self.temporal = temporal
         self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
 
-    def _purify_latents(self, z0: torch.Tensor) -> torch.Tensor:
+    def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = ddim_invert(self.model, z0, self.timesteps, temporal=self.temporal)
         return ddim_denoise(self.model, z, self.timesteps).unsqueeze(1)

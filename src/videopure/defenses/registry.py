@@ -73,6 +73,36 @@ def resolve_defense(type_: str) -> type[Purifier]:
     return target
 
 
+def check_defense_spec(spec: Mapping[str, Any]) -> type[Purifier]:
+    """The class of a spec ``{"type": <name or import path>, **constructor arguments}``, after
+    checking its arguments against the constructor's signature and :meth:`Purifier.check_settings`
+    — everything that can be told without building it (and its diffusion model)."""
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ValueError(f"a defense spec is a mapping with a 'type' key, got {spec!r}")
+    cls = resolve_defense(spec["type"])
+    kwargs = {key: value for key, value in spec.items() if key != "type"}
+    parameters = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(kwargs) - set(parameters))
+        if unknown:
+            raise ValueError(
+                f"defense {spec['type']!r} has no parameter(s) {unknown}; it takes {sorted(parameters)}"
+            )
+    supplied = {"model"} if cls.diffusion_based else set()
+    missing = sorted(
+        name
+        for name, p in parameters.items()
+        if p.default is p.empty
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and name not in kwargs
+        and name not in supplied
+    )
+    if missing:
+        raise ValueError(f"defense {spec['type']!r} needs parameter(s) {missing}")
+    cls.check_settings({key: value for key, value in kwargs.items() if key != "model"})
+    return cls
+
+
 def build_defense(spec: Mapping[str, Any], diffusion_model: LatentVideoDiffusion | None = None) -> Purifier:
     """Build a defense from a spec ``{"type": <name or import path>, **constructor arguments}``.
 
@@ -85,13 +115,12 @@ def build_defense(spec: Mapping[str, Any], diffusion_model: LatentVideoDiffusion
 
     Raises:
         ValueError: for an unknown type (the message lists the registered names), a keyword the
-            constructor does not take, a required one that is missing (the message names it), or a
-            diffusion-based defense without its model (or with another model than the spec names).
+            constructor does not take, a required one that is missing (the message names it), a
+            value :meth:`Purifier.check_settings` refuses, or a diffusion-based defense without its
+            model (or with another model than the spec names).
     """
-    if not isinstance(spec, Mapping) or "type" not in spec:
-        raise ValueError(f"a defense spec is a mapping with a 'type' key, got {spec!r}")
+    cls = check_defense_spec(spec)
     kwargs = {key: value for key, value in spec.items() if key != "type"}
-    cls = resolve_defense(spec["type"])
     if cls.diffusion_based:
         if diffusion_model is None:
             raise ValueError(
@@ -104,18 +133,4 @@ def build_defense(spec: Mapping[str, Any], diffusion_model: LatentVideoDiffusion
                 f"identity {diffusion_model.identity!r}"
             )
         kwargs["model"] = diffusion_model
-    parameters = inspect.signature(cls).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        unknown = sorted(set(kwargs) - set(parameters))
-        if unknown:
-            raise ValueError(
-                f"defense {spec['type']!r} has no parameter(s) {unknown}; it takes {sorted(parameters)}"
-            )
-    missing = sorted(
-        name
-        for name, p in parameters.items()
-        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in kwargs
-    )
-    if missing:
-        raise ValueError(f"defense {spec['type']!r} needs parameter(s) {missing}")
     return cls(**kwargs)

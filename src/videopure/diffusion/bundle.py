@@ -19,10 +19,11 @@ everywhere; :meth:`LatentVideoDiffusion.predict_noise` is the one place that con
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,7 @@ class LatentVideoDiffusion(nn.Module):
         unet_calls: UNet evaluations so far, counted per clip (a call on B clips adds B), including
             the recomputations of the backward pass under gradient checkpointing (so forward plus
             backward through t* steps counts 2 t*). Reset it by assignment.
+        noise_frozen: True inside :meth:`frozen_noise`.
     """
 
     def __init__(
@@ -211,6 +213,7 @@ class LatentVideoDiffusion(nn.Module):
         self.metadata = dict(metadata)
         self.register_buffer("empty_prompt_embedding", empty_prompt_embedding.detach().clone())
         self.unet_calls = 0
+        self.noise_frozen = False
         self._identity: tuple[tuple, str] | None = None
 
     # --- loading and saving ----------------------------------------------------------------------
@@ -393,6 +396,18 @@ class LatentVideoDiffusion(nn.Module):
 
     def _decode_frames(self, latents: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latents).sample
+
+    @contextlib.contextmanager
+    def frozen_noise(self) -> Iterator[None]:
+        """Within the block, the diffusion steps hold every noise estimate ε_θ constant: autograd
+        reaches a purifier's input through the encoder, the steps' arithmetic and the decoder, not
+        through the UNet (the ε-fixed gradient, DESIGN.md "Attacks"; one UNet pass per step, no
+        recomputation)."""
+        previous, self.noise_frozen = self.noise_frozen, True
+        try:
+            yield
+        finally:
+            self.noise_frozen = previous
 
     def predict_noise(self, z: torch.Tensor, tau: int | torch.Tensor) -> torch.Tensor:
         """ε_θ(z, τ), (B, T, c, h, w), for latents ``z`` (B, T, c, h, w) at train timestep ``tau``

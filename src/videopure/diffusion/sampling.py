@@ -1,10 +1,11 @@
 """Diffusion steps that call the noise predictor, and the loops of the purifiers (paper, Sec. III-A/B).
 
-Each step evaluates ε_θ once and applies one update of :class:`~videopure.diffusion.schedule.DiffusionSchedule`.
-With autograd on, a step runs under ``torch.utils.checkpoint`` (non-reentrant): the backward pass
-recomputes the step's UNet activations instead of storing them, so an attack can differentiate
-through every step of a long chain (DiffAttack's segment-wise idea, one segment per step) at the
-memory of one step. Under ``torch.no_grad()`` the steps run plainly.
+Each step evaluates ε_θ once (:func:`noise_estimate`) and applies one update of
+:class:`~videopure.diffusion.schedule.DiffusionSchedule`. With autograd on, the UNet call runs under
+``torch.utils.checkpoint`` (non-reentrant): the backward pass recomputes its activations instead of
+storing them, so an attack can differentiate through every step of a long chain (DiffAttack's
+segment-wise idea, one segment per step) at the memory of one step; the step's arithmetic on
+latents is kept. Under ``torch.no_grad()`` the steps run plainly.
 
 Randomness: the DDPM loop draws its noise from torch's global RNG of the latent's device, outside
 the checkpointed step (see :mod:`videopure.defenses.base` for the seeding protocol).
@@ -43,6 +44,16 @@ def fresh_noise(z: torch.Tensor) -> torch.Tensor:
     return torch.randn(z.shape, device=z.device, dtype=z.dtype)
 
 
+def noise_estimate(model: LatentVideoDiffusion, z: torch.Tensor, tau: int) -> torch.Tensor:
+    """ε_θ(z, τ) as a step uses it: checkpointed under autograd, or a constant of the graph while
+    the model's noise is frozen (:meth:`~videopure.diffusion.bundle.LatentVideoDiffusion.frozen_noise`,
+    the cheap ε-fixed gradient of an adaptive attack)."""
+    if model.noise_frozen:
+        with torch.no_grad():
+            return model.predict_noise(z, tau)
+    return checkpointed(model.predict_noise, z, tau)
+
+
 def ddim_inversion_step(
     model: LatentVideoDiffusion, z: torch.Tensor, tau: int, tau_prev: int, *, temporal: bool = False
 ) -> torch.Tensor:
@@ -51,34 +62,22 @@ def ddim_inversion_step(
     With ``temporal`` (eq. 11, temporal DDIM inversion), every frame uses frame 0's ε, so all
     frames receive the same noise.
     """
-
-    def step(z: torch.Tensor) -> torch.Tensor:
-        eps = model.predict_noise(z, tau)
-        if temporal:
-            eps = eps[:, :1].expand_as(eps)
-        return model.schedule.ddim_move(z, eps, tau_prev, tau)
-
-    return checkpointed(step, z)
+    eps = noise_estimate(model, z, tau)
+    if temporal:
+        eps = eps[:, :1].expand_as(eps)
+    return model.schedule.ddim_move(z, eps, tau_prev, tau)
 
 
 def ddim_step(model: LatentVideoDiffusion, z: torch.Tensor, tau: int, tau_prev: int) -> torch.Tensor:
     """z_prev from z_τ by deterministic DDIM sampling (eq. 8, η = 0)."""
-
-    def step(z: torch.Tensor) -> torch.Tensor:
-        return model.schedule.ddim_move(z, model.predict_noise(z, tau), tau, tau_prev)
-
-    return checkpointed(step, z)
+    return model.schedule.ddim_move(z, noise_estimate(model, z, tau), tau, tau_prev)
 
 
 def ddpm_step(
     model: LatentVideoDiffusion, z: torch.Tensor, tau: int, tau_prev: int, noise: torch.Tensor
 ) -> torch.Tensor:
     """z_prev from z_τ by one ancestral DDPM step (eq. 7, fixed_small variance) with the given noise."""
-
-    def step(z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return model.schedule.ddpm_move(z, model.predict_noise(z, tau), tau, tau_prev, noise)
-
-    return checkpointed(step, z, noise)
+    return model.schedule.ddpm_move(z, noise_estimate(model, z, tau), tau, tau_prev, noise)
 
 
 def ddim_invert(

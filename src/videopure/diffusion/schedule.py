@@ -196,5 +196,10 @@ class DiffusionSchedule:
         mean = (math.sqrt(alpha_prev) * beta / (1 - alpha)) * self.predict_original(z, eps, tau) + (
             math.sqrt(1 - beta) * (1 - alpha_prev) / (1 - alpha)
         ) * z
-        variance = max((1 - alpha_prev) / (1 - alpha) * beta, 1e-20)
-        return mean + math.sqrt(variance) * noise
+        return mean + math.sqrt(self.posterior_variance(tau, tau_prev)) * noise
+
+    def posterior_variance(self, tau: int, tau_prev: int) -> float:
+        """β̃ = (1 − ᾱ_prev)/(1 − ᾱ_τ) · (1 − ᾱ_τ/ᾱ_prev), the variance of q(z_prev | z_τ, z0), clamped
+        at 1e-20 as diffusers clamps it (DDPM's ``fixed_small``; VideoPure's σ² is its log)."""
+        alpha, alpha_prev = self.alpha_bar(tau), self.alpha_bar(tau_prev)
+        return max((1 - alpha_prev) / (1 - alpha) * (1 - alpha / alpha_prev), 1e-20)

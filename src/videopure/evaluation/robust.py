@@ -102,20 +102,25 @@ def predict_defended(
     batch_size: int,
     clip_ids: np.ndarray,
     latents: torch.Tensor | None = None,
+    cached: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Per-candidate logits (N, draws, K, classes) of a defended classifier.
 
     Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
     ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
     :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
-    ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense.
+    ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense; ``cached``:
+    more of the clips' cached intermediate results, sliced like them (VideoPure's ``trajectory`` and
+    ``flow``).
     """
+    cached = cached or {}
     device = next(defended.classifier.parameters()).device
 
     def logits_of(start: int, stop: int) -> torch.Tensor:
         if latents is None:
             return defended(clips[start:stop].to(device)).float().cpu()
-        return defended.logits_from_latents(latents[start:stop].to(device)).float().cpu()
+        parts = {key: value[start:stop] for key, value in cached.items()}
+        return defended.logits_from_latents(clips[start:stop].to(device), latents[start:stop].to(device), **parts).float().cpu()
 
     if not defended.purifier.stochastic:
         outputs = []
@@ -155,13 +160,13 @@ def defense_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"None": {"type": "none"}, **config["defenses"]}
 
 
-def load_defense(config: dict[str, Any], defense: str, device: torch.device, diffusion_model: str | None = None) -> Purifier:
-    """Table I row ``defense`` as a purifier on ``device``; diffusion defenses get the model at ``diffusion_model``."""
+def load_defense(config: dict[str, Any], spec: dict[str, Any], device: torch.device, diffusion_model: str | None = None) -> Purifier:
+    """The defense of ``spec`` as a purifier on ``device``; diffusion defenses get the model at ``diffusion_model``."""
     from videopure.defenses import build_defense
     from videopure.evaluation.latents import load_diffusion_model
 
     model = load_diffusion_model(config, diffusion_model, device) if diffusion_model is not None else None
-    return build_defense(defense_specs(config)[defense], diffusion_model=model).to(device)
+    return build_defense(spec, diffusion_model=model).to(device)
 
 
 def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, evalset_path: str) -> EvalClips:
@@ -179,6 +184,16 @@ def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, eval
         index=index,
         upstream={"frames": frames.identity, "evalset": evalset.identity},
     )
+
+
+def load_source_clips(config: dict[str, Any], dataset: str, inputs) -> tuple[torch.Tensor, np.ndarray, dict[str, str]]:
+    """Clips, video ids and upstream identities of a stage's input clip file: ``inputs.clips`` (an
+    attack's adversarial clips) or, without it, the clean evaluation set (``inputs.frames``, ``inputs.evalset``)."""
+    if "clips" in inputs.keys():
+        record = read_h5(inputs.clips, keys=["clips", "video_ids"])
+        return torch.from_numpy(record["clips"]), record["video_ids"], {"clips": record.identity}
+    data = load_eval_clips(config, dataset, inputs.frames, inputs.evalset)
+    return data.clips, data.video_ids, data.upstream
 
 
 def load_classifier(config: dict[str, Any], dataset: str, model: str, checkpoint: str, class_names, device):

@@ -1,0 +1,66 @@
+# Stages 5 and 6: VideoPure's caches, per clip file (the clean evaluation set, each gray-box attack):
+# the input's optical flow per flow model, and the denoising trajectory (every z*_t and eps_t) per
+# t*, T and inversion kind. A sweep over alpha_s or lambda reuses both: its predict jobs run only
+# the optimisation steps, decoding and classification.
+
+
+rule invert:
+    input:
+        latents=source_latents,
+        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+    output:
+        trajectory_file("{dataset}", "{trajectory}", "{source}"),
+    log:
+        "logs/invert/{dataset}/{trajectory}/{source}.log",
+    benchmark:
+        "results/benchmarks/invert/{dataset}/{trajectory}/{source}.tsv"
+    wildcard_constraints:
+        trajectory="|".join(re.escape(key) for key in TRAJECTORIES) or "^$",
+        source="clean|[A-Za-z0-9]+/graybox/[a-z_]+",
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        settings=lambda wildcards: TRAJECTORIES[wildcards.trajectory],
+    script:
+        "../scripts/invert.py"
+
+
+rule flow:
+    input:
+        unpack(source_clips),
+    output:
+        flow_file("{dataset}", "{flow}", "{source}"),
+    log:
+        "logs/flow/{dataset}/{flow}/{source}.log",
+    benchmark:
+        "results/benchmarks/flow/{dataset}/{flow}/{source}.tsv"
+    wildcard_constraints:
+        flow="|".join(re.escape(slug) for slug in FLOWS) or "^$",
+        source="clean|[A-Za-z0-9]+/graybox/[a-z_]+",
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        spec=lambda wildcards: FLOWS[wildcards.flow],
+    script:
+        "../scripts/flow.py"
+
+
+rule flow_checks:
+    input:
+        frames=lambda wildcards: frames_file(wildcards.dataset, "test"),
+        truth="data/{dataset}/flow/test.h5",
+    output:
+        "results/models/{dataset}-flow-checks.json",
+    log:
+        "logs/flow_checks/{dataset}.log",
+    benchmark:
+        "results/benchmarks/flow_checks/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        flows={**FLOWS, "farneback": {"type": "farneback"}, "dis": {"type": "dis"}},
+    script:
+        "../scripts/flow_checks.py"

@@ -1,0 +1,33 @@
+"""Rule flow_checks: end-point error of every flow model against the generator's ground-truth flow,
+on the test split's clips as the workflow reads them (decord)."""
+
+import json
+
+import numpy as np
+import torch
+
+from videopure.cache import read_h5, write_text_atomic
+from videopure.data.frames import load_frames
+from videopure.evaluation.clean import uint8_clips_to_tensor
+from videopure.evaluation.trajectories import flow_errors
+from videopure.flow import build_flow_model
+from videopure.runtime import machine_description, stage
+
+with stage(snakemake) as ctx:  # noqa: F821
+    inputs = snakemake.input  # noqa: F821
+    frames = load_frames(inputs.frames)
+    truth = read_h5(inputs.truth)
+    if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
+        raise ValueError(f"{inputs.truth} and {inputs.frames} hold other clips; rerun the workflow from generate_videos")
+    clips = uint8_clips_to_tensor(frames.frames)
+    flow = torch.from_numpy(truth["flow"].astype(np.float32)).permute(0, 1, 4, 2, 3)
+    if flow.shape[1] != clips.shape[1] - 1 or flow.shape[-2:] != clips.shape[-2:]:
+        raise ValueError(
+            f"the clips {tuple(clips.shape)} are not the generated frames {tuple(flow.shape)}: set the dataset's "
+            "clip (num_frames, short_side, crop) to the generator's frames and size to check flow against ground truth"
+        )
+    report = {"machine": machine_description(), "clips": len(clips), "models": {}}
+    for slug, spec in snakemake.params.flows.items():  # noqa: F821
+        flow_model = build_flow_model(spec).to(ctx.device)
+        report["models"][slug] = {"spec": spec, **flow_errors(flow_model, clips, flow, ctx.config["evaluation"]["batch_size"])}
+    write_text_atomic(snakemake.output[0], json.dumps(report, indent=1) + "\n")  # noqa: F821

@@ -1,0 +1,40 @@
+"""Rule purification_speed: seconds per clip of DiffPure_DDPM and VideoPure on the same UNet, one run
+(Table X), and of a new VideoPure sweep point from the caches against one from scratch."""
+
+import json
+
+import torch
+
+from videopure.cache import write_text_atomic
+from videopure.defenses import DefendedClassifier, VideoPure
+from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips
+from videopure.evaluation.speed import time_defended, time_sweep_point
+from videopure.runtime import machine_description, stage
+
+with stage(snakemake) as ctx:  # noqa: F821
+    wildcards, inputs, params = snakemake.wildcards, snakemake.input, snakemake.params  # noqa: F821
+    data = load_eval_clips(ctx.config, wildcards.dataset, inputs.frames, inputs.evalset)
+    clips = data.clips[: params.clips]
+    classifier = load_classifier(ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, None, ctx.device)
+    report = {
+        "machine": machine_description(),
+        "device": str(ctx.device),
+        "threads": torch.get_num_threads(),
+        "dataset": wildcards.dataset,
+        "model": wildcards.model,
+        "clip_shape": list(clips.shape[1:]),
+        "defenses": {},
+    }
+    for name, spec in params.defenses.items():
+        purifier = load_defense(ctx.config, spec, ctx.device, inputs.diffusion_model)
+        report["defenses"][name] = time_defended(DefendedClassifier(classifier, purifier, gradient="none"), clips, ctx.config["seed"])
+    baseline, ours = (report["defenses"][name]["median_seconds"] for name in params.defenses)
+    report["ratio"] = baseline / ours
+    # A new sweep point (alpha_s doubled) from the cached latents, trajectory and flow, against the
+    # VideoPure row from scratch: the cost model of the sweeps (README, "Sweeps").
+    videopure_name, videopure_spec = list(params.defenses.items())[1]
+    purifier = load_defense(ctx.config, videopure_spec, ctx.device, inputs.diffusion_model)
+    new_point = VideoPure(purifier.model, **{**{k: v for k, v in videopure_spec.items() if k != "type"},
+                                             "alpha_s": 2 * purifier.alpha_s})
+    report["sweep_point"] = time_sweep_point(DefendedClassifier(classifier, purifier, gradient="none"), new_point, clips)
+    write_text_atomic(snakemake.output[0], json.dumps(report, indent=1) + "\n")  # noqa: F821

@@ -1,0 +1,21 @@
+"""Rule table10: results/table10.csv (+ Markdown) from the speed report of rule purification_speed."""
+
+import json
+
+import pandas as pd
+
+from videopure.cache import write_text_atomic
+from videopure.evaluation.speed import build_table10
+from videopure.runtime import stage
+from videopure.tables.table1 import to_markdown
+
+with stage(snakemake) as ctx:  # noqa: F821
+    report = json.loads(open(snakemake.input[0]).read())  # noqa: F821
+    table = pd.DataFrame(build_table10(report))
+    caption = (
+        f"Table X: seconds per clip (median of {len(next(iter(report['defenses'].values()))['seconds_per_clip'])}, "
+        f"batch 1, decoding and classification included), {report['dataset']} {report['model']}, same UNet, one run; "
+        f"ratio {report['ratio']:.2f}x; {report['device']}, {report['threads']} threads: {report['machine']}."
+    )
+    write_text_atomic(snakemake.output.csv, table.to_csv(index=False))
+    write_text_atomic(snakemake.output.markdown, to_markdown(table, caption))

@@ -87,10 +87,10 @@ def test_table1_has_every_row_and_column_measured(smoke_run):
     assert cells[("NL", "DiffPure_DDPM", "PGD+BPDA")]["gradient"] == "bpda"
     assert cells[("NL", "DiffPure_DDPM", "EOT+BPDA")]["attack"]["eot_samples"] == 2
     assert cells[("NL", "DDIM_Inversion", "EOT+BPDA")]["attack"]["eot_samples"] == 1
-    # VideoPure: BPDA over its t* + 1 = 7 candidates, deterministic (no EOT draws).
+    # VideoPure: BPDA over its t* + 1 candidates, deterministic (no EOT draws).
     assert cells[("NL", "Ours", "PGD+BPDA")]["gradient"] == "bpda"
     assert cells[("NL", "Ours", "EOT+BPDA")]["attack"]["eot_samples"] == 1
-    assert cells[("NL", "Ours", "PGD")]["defense_settings"]["tstar"] == 6
+    assert cells[("NL", "Ours", "PGD")]["defense_settings"]["tstar"] == 2
     clips = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
     assert len(clips) == int(table["Clips"].iloc[0]) * (2 * 3 + 2 * (len(DEFENSE_ROWS) - 1) * 6)
     clean = pd.read_csv(smoke_run / "results" / "clean_accuracy.csv")
@@ -120,7 +120,7 @@ def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations
     assert list(tables["table4"].columns) == [
         "Temporal DDIM Inversion", "Spatial-temporal Optimization", "Multi-step Voting", *accuracy, "Clips", "Defense"
     ]
-    assert list(tables["table7"]["selected z_0^t"]) == ["6", "5", "4", "3", "2", "1", "0", "multi-step voting"]
+    assert list(tables["table7"]["selected z_0^t"]) == ["2", "1", "0", "multi-step voting"]  # smoke: t* = 2
     assert list(tables["table8"]["Defense Method"]) == ["Ours*", "Ours"]
     assert list(tables["table9"][["L_temp", "L_spa"]].itertuples(index=False, name=None)) == [("✓", ""), ("", "✓"), ("✓", "✓")]
     for table in tables.values():
@@ -128,8 +128,8 @@ def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations
         assert table.iloc[-1]["Defense"] == "Ours"  # every table ends with the full method ...
         assert list(table.iloc[-1][accuracy]) == list(tables["table4"].iloc[-1][accuracy])  # ... computed once
     # Without voting (Table IV, row 4) is the final candidate alone (Table VII, k = 0): one variant.
-    assert tables["table4"].iloc[3]["Defense"] == tables["table7"].iloc[6]["Defense"] == "Ours+candidate~0"
-    # Table IV's first row is DDIM inversion: the same clean and gray-box accuracy as Table I's row.
+    assert tables["table4"].iloc[3]["Defense"] == tables["table7"].iloc[2]["Defense"] == "Ours+candidate~0"
+    # Table IV's first row is DDIM inversion (smoke: t* = 2 for both): Table I's clean and gray-box accuracy.
     table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False)
     ddim = table1[(table1["Defense"] == "DDIM_Inversion") & (table1["Model"] == "NL")].iloc[0]
     assert list(tables["table4"].iloc[0][["Standard Acc", "Robust Acc*"]]) == [ddim["None"], ddim["PGD"]]
@@ -137,14 +137,14 @@ def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations
     assert list(tables["table4"].iloc[-1][accuracy]) == [ours["None"], ours["PGD"], ours["PGD+BPDA"]]
     assert "eps=4/255" in (results / "table4.md").read_text()
     settings = json.loads((results / "table7_settings.json").read_text())
-    assert [cell["defense_settings"]["candidate"] for cell in settings["cells"]] == [6, 5, 4, 3, 2, 1, 0, None]
+    assert [cell["defense_settings"]["candidate"] for cell in settings["cells"]] == [2, 1, 0, None]
     assert all(cell["pgd_bpda"]["gradient"] == "bpda" for cell in settings["cells"])
 
 
 def test_table10_times_both_defenses_in_one_run(smoke_ablations):
     table = pd.read_csv(smoke_ablations / "results" / "table10.csv")
     assert list(table["Defense Method"]) == ["DiffPure_DDPM", "Ours"]
-    assert list(table["UNet calls"]) == [101, 12] and list(table["Candidates"]) == [1, 7]
+    assert list(table["UNet calls"]) == [101, 4] and list(table["Candidates"]) == [1, 3]  # smoke: t* = 2
     assert (table["Time(s)"] > 0).all() and table["Machine"].str.contains("cores").all()
     report = json.loads((smoke_ablations / "results" / "speed" / "smoke-NL.json").read_text())
     assert report["ratio"] == pytest.approx(table["Time(s)"][0] / table["Time(s)"][1], rel=0.01)
@@ -164,7 +164,7 @@ def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
 
 def test_sweep_figures_plot_every_point(smoke_ablations):
     results = smoke_ablations / "results"
-    for figure, parameter, values in (("fig6", "tstar", [2, 6]), ("fig5b", "alpha_s", [-4.0, -2.0])):
+    for figure, parameter, values in (("fig6", "tstar", [1, 2]), ("fig5b", "alpha_s", [-4.0, -2.0])):
         points = pd.read_csv(results / f"{figure}.csv")
         assert list(points[parameter]) == values
         assert points[["Standard Acc", "Robust Acc*", "Robust Acc"]].stack().between(0, 100).all()
@@ -177,9 +177,9 @@ def test_sweep_figures_plot_every_point(smoke_ablations):
 
 def test_a_new_alpha_s_reuses_every_cache(smoke_ablations, tmp_path):
     extra = tmp_path / "alpha.yaml"
-    extra.write_text("sweeps: {tstar: [2, 6], alpha_s: [-2.0, -4.0, -8.0]}\n")
+    extra.write_text("sweeps: {tstar: [1, 2], alpha_s: [-2.0, -4.0, -8.0]}\n")
     rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/fig5b.png", extra_config=extra))
-    assert rules == {"predict", "attack_adaptive", "sweep_figure"}, rules
+    assert rules == {"predict", "attack_variant", "sweep_figure"}, rules
 
 
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):

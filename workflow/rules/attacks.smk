@@ -1,6 +1,6 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
-# attacks go through the defense, so their path carries it (one job per defense and column).
+# attacks go through the defense, so their path carries it.
 
 
 rule attack_graybox:
@@ -27,18 +27,45 @@ rule attack_adaptive:
     input:
         unpack(adaptive_inputs),
     output:
-        adaptive_file("{dataset}", "{model}", "{defense}", "{column}"),
+        [
+            adaptive_file("{dataset}", "{model}", "{defense}", column)
+            for column in ADAPTIVE_SLUGS
+        ],
     log:
-        "logs/attack_adaptive/{dataset}/{model}/{defense}/{column}.log",
+        "logs/attack_adaptive/{dataset}/{model}/{defense}.log",
     benchmark:
-        "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}/{column}.tsv"
+        "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
-        column="|".join(ADAPTIVE_SLUGS),
+        defense="|".join(re.escape(name) for name in DEFENSES),
     threads: THREADS
     resources:
         cpu_threads=THREADS,
     params:
-        columns=lambda wildcards: [wildcards.column],
+        columns=ADAPTIVE_SLUGS,
+        attack=config["attack"],
+        seed=config["seed"],
+        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
+    script:
+        "../scripts/attack.py"
+
+
+# A VideoPure variant of the ablation tables and sweeps is attacked by PGD+BPDA alone.
+rule attack_variant:
+    input:
+        unpack(adaptive_inputs),
+    output:
+        adaptive_file("{dataset}", "{model}", "{defense}", "pgd_bpda"),
+    log:
+        "logs/attack_variant/{dataset}/{model}/{defense}.log",
+    benchmark:
+        "results/benchmarks/attack_variant/{dataset}/{model}/{defense}.tsv"
+    wildcard_constraints:
+        defense="|".join(re.escape(name) for name in VARIANTS) or "^$",
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        columns=["pgd_bpda"],
         attack=config["attack"],
         seed=config["seed"],
         defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],

@@ -61,6 +61,7 @@ DEFENSES = defense_specs(config)
 ABLATIONS = ablation_setup(config)
 # Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
 ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
+VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]
 DIFFUSION_DEFENSES = [
     name
     for name, spec in ALL_DEFENSES.items()

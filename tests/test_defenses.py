@@ -70,9 +70,25 @@ def candidate_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 # --- the contract, for every registered defense with its default settings ----------------------
 
 
-@pytest.mark.parametrize("name", sorted(DEFENSES))
-def test_defense_contract(name):
-    defense = build({"type": name})
+# Every registered defense with its default settings, and every VideoPure ablation variant (at
+# t* = 2, to keep them cheap; the default case runs t* = 6).
+CONTRACT_SPECS = [{"type": name} for name in sorted(DEFENSES)] + [
+    {"type": "videopure", "tstar": 2, **variant}
+    for variant in (
+        {"temporal_inversion": False, "optimize": False, "candidate": 0},
+        {"optimize": False},
+        {"candidate": 1},
+        {"replace_trajectory": True},
+        {"lambda_spa": 0.0},
+        {"lambda_temp": 0.0},
+    )
+]
+
+
+@pytest.mark.parametrize("spec", CONTRACT_SPECS, ids=lambda spec: "-".join(f"{k}={v}" for k, v in spec.items()))
+def test_defense_contract(spec):
+    name = spec["type"]
+    defense = build(spec)
     assert defense.name == name and isinstance(defense, Purifier)
     k = defense.num_candidates
     x = videos()

@@ -96,7 +96,9 @@ class AblationSetup:
 
     @property
     def tstar(self) -> int:
-        return int(self.base_spec.get("tstar", 6))
+        from videopure.defenses.videopure import VideoPure
+
+        return int(self.base_spec.get("tstar", VideoPure.defaults()["tstar"]))
 
     def rows(self, table: str) -> list[tuple[str, AblationRow]]:
         """(variant name, row) for every row of ``table``."""

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from videopure.cache import StaleCacheError, read_attrs, read_h5, write_h5, write_text_atomic
+from videopure.cache import StaleCacheError, dataset_shape, read_attrs, read_h5, write_h5, write_text_atomic
 
 
 def test_round_trip_with_params_and_upstream(tmp_path):
@@ -20,6 +20,7 @@ def test_round_trip_with_params_and_upstream(tmp_path):
     np.testing.assert_array_equal(record["frames"], frames)
     assert list(record["ids"]) == list(ids)
     assert record.identity == identity and read_attrs(path)[2] == identity
+    assert dataset_shape(path, "frames") == (2, 3, 4)
     assert [p.name for p in path.parent.iterdir()] == ["x.h5"]  # no temporary left behind
 
 
@@ -54,6 +55,10 @@ def test_foreign_h5_and_missing_file_get_clear_errors(tmp_path):
     write_h5(ours, {"x": np.zeros(1)}, {})
     with pytest.raises(KeyError, match="no dataset 'y'"):
         read_h5(ours, keys=["y"])
+    with pytest.raises(KeyError, match="no dataset 'y'"):
+        dataset_shape(ours, "y")
+    with pytest.raises(StaleCacheError, match="not written by this workflow"):
+        dataset_shape(foreign, "x")
 
 
 def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):

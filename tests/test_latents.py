@@ -35,9 +35,10 @@ def test_cached_latents_round_trip_and_equal_online_encoding(tmp_path):
     model = tiny_diffusion()
     latents = encode_clips(model, CLIPS, batch_size=2)
     assert latents.shape == (3, 4, 4, 4, 4) and latents.dtype == np.float32
-    write_latents(tmp_path / "z.h5", latents, VIDEO_IDS, model, UPSTREAM)
-    cached = read_latents(tmp_path / "z.h5", model, UPSTREAM, VIDEO_IDS)
+    identity = write_latents(tmp_path / "z.h5", latents, VIDEO_IDS, model, UPSTREAM)
+    cached, cached_identity = read_latents(tmp_path / "z.h5", model, UPSTREAM, VIDEO_IDS)
     torch.testing.assert_close(cached, model.encode(CLIPS))
+    assert cached_identity == identity
 
 
 def test_latents_of_another_model_or_other_clips_are_refused(tmp_path):

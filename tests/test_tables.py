@@ -26,3 +26,21 @@ def test_layout_and_average_excludes_the_none_column():
 def test_empty_evaluation_set_is_an_error():
     with pytest.raises(ValueError, match="empty evaluation set"):
         build_table1([undefended_row("mini", "NL", 0, 1.0, {})])
+
+
+def test_variant_accuracy_averages_over_clips_and_draws_of_every_source(tmp_path):
+    import numpy as np
+
+    from videopure.cache import write_h5
+    from videopure.tables.ablations import read_variant_accuracy
+
+    labels = np.array([0, 1, 2, 3])
+    votes = {  # (clips, draws): two draws, so a clip counts once per draw it gets right
+        "clean/votes": np.array([[0, 0], [1, 1], [2, 0], [3, 3]]),
+        "pgd/votes": np.array([[1, 1], [1, 1], [0, 0], [0, 0]]),
+        "pgd_bpda/votes": np.array([[0, 1], [0, 1], [0, 1], [0, 1]]),
+    }
+    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params={"defense_settings": {"tstar": 2}})
+    row = read_variant_accuracy(tmp_path / "p.h5")
+    assert row.accuracy == {"clean": 7 / 8, "pgd": 2 / 8, "pgd_bpda": 2 / 8}
+    assert row.clips == 4 and row.defense_settings == {"tstar": 2}

@@ -158,6 +158,16 @@ def read_attrs(path: str | Path) -> tuple[dict, dict, str]:
             raise StaleCacheError(f"{path}: missing attribute {exc}; not written by this workflow — delete it") from None
 
 
+def dataset_shape(path: str | Path, name: str) -> tuple[int, ...]:
+    """The shape of dataset ``name`` in a cache file, without reading it."""
+    path = Path(path)
+    read_attrs(path)  # the same missing-file and foreign-file errors as every reader
+    with h5py.File(path, "r") as handle:
+        if name not in handle:
+            raise KeyError(f"{path}: no dataset '{name}' (has {sorted(handle.keys())})")
+        return tuple(handle[name].shape)
+
+
 def read_h5(
     path: str | Path,
     expect_params: Mapping[str, Any] | None = None,

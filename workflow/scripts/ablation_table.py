@@ -2,10 +2,10 @@
 
 import json
 
-from videopure.cache import read_attrs, read_h5, write_text_atomic
+from videopure.cache import read_attrs, write_text_atomic
 from videopure.paths import adaptive_file
 from videopure.runtime import stage
-from videopure.tables.ablations import ABLATION_SOURCES, ablation_caption, ablation_setup, build_ablation_table
+from videopure.tables.ablations import ablation_caption, ablation_setup, build_ablation_table, read_variant_accuracy
 from videopure.tables.table1 import to_markdown
 
 with stage(snakemake) as ctx:  # noqa: F821
@@ -13,17 +13,13 @@ with stage(snakemake) as ctx:  # noqa: F821
     setup = ablation_setup(ctx.config)
     accuracy, cells, clips = {}, [], None
     for name, _ in setup.rows(table_name):
-        record = read_h5(snakemake.input[name], keys=["labels", *(f"{source}/votes" for source in ABLATION_SOURCES)])  # noqa: F821
-        labels = record["labels"]
-        if clips is not None and len(labels) != clips:
-            raise ValueError(f"{snakemake.input[name]} has {len(labels)} clips, other rows {clips}; rerun predict")  # noqa: F821
-        clips = len(labels)
-        accuracy[name] = {
-            source: float((record[f"{source}/votes"] == labels[:, None]).mean()) for source in ABLATION_SOURCES
-        }
+        row = read_variant_accuracy(snakemake.input[name])  # noqa: F821
+        if clips is not None and row.clips != clips:
+            raise ValueError(f"{snakemake.input[name]} has {row.clips} clips, other rows {clips}; rerun predict")  # noqa: F821
+        clips, accuracy[name] = row.clips, row.accuracy
         attack = read_attrs(adaptive_file(setup.dataset, setup.model, name, "pgd_bpda"))[0]
         cells.append(
-            {"defense": name, "defense_settings": record.params["defense_settings"], "accuracy": accuracy[name],
+            {"defense": name, "defense_settings": row.defense_settings, "accuracy": row.accuracy,
              "pgd_bpda": {"attack": attack["attack"], "gradient": attack["gradient"]}, "clips": clips}
         )
     table = build_ablation_table(setup, table_name, accuracy, clips)

@@ -4,7 +4,7 @@ input). Diffusion defenses read the clips' cached latents; VideoPure also its ca
 
 import torch
 
-from videopure.cache import read_attrs, read_h5, write_h5
+from videopure.cache import read_h5, write_h5
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.latents import read_latents
 from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended, votes
@@ -32,14 +32,13 @@ with stage(snakemake) as ctx:  # noqa: F821
             adversarial = read_h5(inputs[source], expect_upstream=data.upstream, keys=["clips"])
             clips, clips_upstream = torch.from_numpy(adversarial["clips"]), {"clips": adversarial.identity}
             upstream[source] = adversarial.identity
-        latents, cached = None, {}
+        latents, latents_identity, cached = None, None, {}
         if f"latents_{source}" in inputs.keys():  # z0 = E(x) from the latent cache (rules encode_*)
-            latents = read_latents(inputs[f"latents_{source}"], purifier.model, clips_upstream, data.video_ids)
+            latents, latents_identity = read_latents(
+                inputs[f"latents_{source}"], purifier.model, clips_upstream, data.video_ids
+            )
         if f"trajectory_{source}" in inputs.keys():  # VideoPure's UNet work (rule invert)
-            trajectory_upstream = {
-                "latents": read_attrs(inputs[f"latents_{source}"])[2],
-                "diffusion_model": purifier.model.identity,
-            }
+            trajectory_upstream = {"latents": latents_identity, "diffusion_model": purifier.model.identity}
             cached["trajectory"] = read_trajectories(
                 inputs[f"trajectory_{source}"], trajectory_settings(spec), trajectory_upstream, data.video_ids
             )

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from videopure.cache import read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.plots import plot_sweep
 from videopure.runtime import stage
-from videopure.tables.ablations import ABLATION_SOURCES, ACCURACY_COLUMNS, FIGURES, ablation_setup, sweep_caption
+from videopure.tables.ablations import ACCURACY_COLUMNS, FIGURES, ablation_setup, read_variant_accuracy, sweep_caption
 
 with stage(snakemake) as ctx:  # noqa: F821
     figure = snakemake.wildcards.figure  # noqa: F821
@@ -13,11 +13,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     parameter = FIGURES[figure]
     records = []
     for value, name in setup.sweep(figure):
-        record = read_h5(snakemake.input[name], keys=["labels", *(f"{source}/votes" for source in ABLATION_SOURCES)])  # noqa: F821
-        labels = record["labels"]
-        row = {parameter: value, "Defense": name, "Clips": len(labels)}
-        for source in ABLATION_SOURCES:
-            row[ACCURACY_COLUMNS[source]] = round(100.0 * float((record[f"{source}/votes"] == labels[:, None]).mean()), 1)
+        point = read_variant_accuracy(snakemake.input[name])  # noqa: F821
+        row = {parameter: value, "Defense": name, "Clips": point.clips}
+        row.update({ACCURACY_COLUMNS[source]: round(100.0 * fraction, 1) for source, fraction in point.accuracy.items()})
         records.append(row)
     points = pd.DataFrame.from_records(records).sort_values(parameter)
     caption = sweep_caption(setup, figure, ctx.config["attack"])

@@ -53,8 +53,9 @@ def write_latents(path: str | Path, latents: np.ndarray, video_ids: np.ndarray, 
     )
 
 
-def read_latents(path: str | Path, model, clips_upstream: dict[str, str], video_ids: np.ndarray) -> torch.Tensor:
-    """Cached latents (N, T, c, h, w) of the clips ``clips_upstream`` names, encoded by ``model``.
+def read_latents(path: str | Path, model, clips_upstream: dict[str, str], video_ids: np.ndarray) -> tuple[torch.Tensor, str]:
+    """Cached latents (N, T, c, h, w) of the clips ``clips_upstream`` names, encoded by ``model``,
+    and the cache file's identity (what downstream caches name as their ``latents`` upstream).
 
     Raises:
         StaleCacheError: the file was encoded by another model or from other clips (rerun the
@@ -64,4 +65,4 @@ def read_latents(path: str | Path, model, clips_upstream: dict[str, str], video_
     record = read_h5(path, expect_upstream={**clips_upstream, "diffusion_model": model.identity})
     if not np.array_equal(record["video_ids"], video_ids):
         raise ValueError(f"{path} holds other clips than its clip file; delete it and rerun the workflow")
-    return torch.from_numpy(record["latents"])
+    return torch.from_numpy(record["latents"]), record.identity

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -160,6 +161,26 @@ def ablation_setup(config: Mapping[str, Any]) -> AblationSetup | None:
         except ValueError as error:
             raise ValueError(f"config key 'sweeps' or 'ablations': variant {name!r}: {error}") from None
     return setup
+
+
+@dataclass(frozen=True)
+class VariantAccuracy:
+    """What one variant's predictions file (rule predict) gives a table row or a sweep point."""
+
+    accuracy: dict[str, float]
+    """Fraction of the evaluation set whose vote is the label, for each source of :data:`ABLATION_SOURCES`."""
+    clips: int
+    defense_settings: dict[str, Any]
+
+
+def read_variant_accuracy(path: str | Path) -> VariantAccuracy:
+    """Accuracy of every :data:`ABLATION_SOURCES` source from a predictions file (rule predict)."""
+    from videopure.cache import read_h5
+
+    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in ABLATION_SOURCES)])
+    labels = record["labels"]
+    accuracy = {source: float((record[f"{source}/votes"] == labels[:, None]).mean()) for source in ABLATION_SOURCES}
+    return VariantAccuracy(accuracy, len(labels), record.params["defense_settings"])
 
 
 def build_ablation_table(setup: AblationSetup, table: str, accuracy: Mapping[str, Mapping[str, float]], clips: int) -> pd.DataFrame:

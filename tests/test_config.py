@@ -72,6 +72,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"generator": {"per_class": {"test": 0}}}, "generator.per_class.test"),
         ({"diffusion": {"unet": {"tau_max": 1000}}}, "diffusion.unet"),
         ({"diffusion": {"vae": {"crop_sise": 32}}}, "diffusion.vae"),
+        ({"flow_training": {"gamma": 1.5}}, "flow_training"),
+        ({"flow_training": {"epochs": 3}}, "flow_training"),
     ],
 )
 def test_bad_values_name_their_key(mini, patch, key):
@@ -109,3 +111,13 @@ def test_paper_profile_lists_every_missing_download(tmp_path):
 
 def test_mini_profile_needs_no_download():
     assert missing_local_inputs(load_config(REPO / "config" / "config.yaml"), root=REPO) == []
+
+
+def test_the_raft_small_the_workflow_trains_is_not_a_download():
+    config = load_config(REPO / "config" / "config.yaml")
+    trained = {"type": "raft", "size": "small", "weights": "results/models/mini-raft_small.pth"}
+    config["defenses"]["Ours"] = {"type": "videopure", "flow": trained}
+    assert missing_local_inputs(config, root=REPO) == []
+    config["defenses"]["Ours"]["flow"] = {**trained, "weights": "results/models/ucf101-raft_small.pth"}
+    (problem,) = missing_local_inputs(config, root=REPO)  # not a generated dataset of this config
+    assert "defenses.Ours.flow.weights" in problem and "raft_small the workflow trains" in problem

@@ -103,3 +103,53 @@ def test_raft_errors_name_what_to_download(tmp_path):
         build_flow_model({"type": "raft"})
     with pytest.raises(ValueError, match="unknown flow model"):
         build_flow_model({"type": "flownet"})
+
+
+def test_sequence_loss_weights_each_refinement_by_gamma_and_moving_pixels_by_half():
+    from videopure.flow.train import sequence_loss
+
+    truth = torch.zeros(1, 2, 8, 8)
+    first, last = torch.full_like(truth, 2.0), torch.full_like(truth, -0.5)
+    assert sequence_loss([first, last], truth, gamma=0.5).item() == pytest.approx(0.5 * 2.0 + 0.5)
+    assert sequence_loss([last], truth, gamma=0.5).item() == pytest.approx(0.5)
+    # A quarter of the pixels move by (1, 0): zero flow errs by 0.5 per channel there. Moving and
+    # still pixels weigh half each (a plain mean would give 0.125).
+    truth[:, 0, :4, :4] = 1.0
+    assert sequence_loss([torch.zeros_like(truth)], truth, gamma=0.8).item() == pytest.approx(0.25)
+
+
+def translation_clips(count: int, frames: int = 3, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    videos, flows = zip(*(synthesize_clip("TranslateRight", index=i, frames=frames, size=size) for i in range(count)))
+    return np.stack(videos), np.stack(flows)
+
+
+def test_raft_small_training_lowers_the_loss_is_deterministic_and_loads_as_a_flow_model(tmp_path):
+    from videopure.flow.train import RAFTTraining, train_raft_small
+
+    frames, flow = translation_clips(2)
+    settings = RAFTTraining(steps=12, batch_size=2, iterations=2, lr=1e-3)
+    metrics = train_raft_small(frames, flow, settings, tmp_path / "a.pth", seed=0, progress=False)
+    # Measured: the sequence loss falls from 0.92 to 0.40 in 12 steps.
+    assert metrics["loss_history"][-1] < 0.8 * metrics["loss_history"][0]
+    flow_model = build_flow_model(settings.spec(tmp_path / "a.pth"))
+    assert isinstance(flow_model, RAFTFlow) and flow_model.size == "small" and flow_model.iterations == 2
+    assert flow_model(clip_tensor(frames[0])).shape == (1, 2, 2, 32, 32)
+    short = RAFTTraining(steps=2, batch_size=2, iterations=2)
+    for name in ("b.pth", "c.pth"):
+        train_raft_small(frames, flow, short, tmp_path / name, seed=0, progress=False)
+    first, second = (torch.load(tmp_path / name, weights_only=True) for name in ("b.pth", "c.pth"))
+    assert all(torch.equal(first[key], second[key]) for key in first)
+
+
+def test_raft_training_refuses_bad_settings_and_data(tmp_path):
+    from videopure.flow.train import RAFTTraining, train_raft_small
+
+    for kwargs, message in [
+        ({"steps": 0}, "steps"), ({"gamma": 0.0}, "gamma"), ({"lr": -1.0}, "lr"), ({"input_range": "minus_one"}, "input_range"),
+    ]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            RAFTTraining(**kwargs)
+    frames, flow = translation_clips(1)
+    with pytest.raises(ValueError, match="does not fit the frames"):
+        train_raft_small(frames, flow[:, 1:], RAFTTraining(steps=1), tmp_path / "x.pth", seed=0, progress=False)
+    assert not (tmp_path / "x.pth").exists()

@@ -402,6 +402,20 @@ def test_cached_trajectory_and_flow_give_the_same_candidates(model, tmp_path):
         read_flows(tmp_path / "f.h5", flow_spec, (16, 16), {"clips": "x"}, ids)
 
 
+def test_a_flow_cache_of_retrained_weights_is_refused(tmp_path):
+    from videopure.cache import StaleCacheError
+    from videopure.evaluation.trajectories import read_flows, write_flows
+
+    weights = tmp_path / "raft_small.pth"
+    weights.write_bytes(b"first training")
+    spec, ids = {"type": "raft", "size": "small", "weights": str(weights)}, np.array(["a"])
+    write_flows(tmp_path / "f.h5", torch.zeros(1, 2, 2, 4, 4), ids, spec, {"clips": "x"})
+    assert read_flows(tmp_path / "f.h5", spec, (4, 4), {"clips": "x"}, ids).shape == (1, 2, 2, 4, 4)
+    weights.write_bytes(b"second training")  # same path and spec, other weights
+    with pytest.raises(StaleCacheError, match="flow_weights"):
+        read_flows(tmp_path / "f.h5", spec, (4, 4), {"clips": "x"}, ids)
+
+
 def test_replacing_the_trajectory_needs_the_flow(model):
     purifier = VideoPure(model, replace_trajectory=True)
     with pytest.raises(ValueError, match="pass the latent flow"):

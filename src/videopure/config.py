@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from videopure.paths import trained_flow_weights
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -52,6 +54,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
+    from videopure.flow.train import RAFTTraining
     from videopure.tables.ablations import ablation_setup
 
     for name, spec in config["defenses"].items():
@@ -69,6 +72,10 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             settings(**config["diffusion"][key])
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key 'diffusion.{key}': {error}") from None
+    try:
+        RAFTTraining(**config["flow_training"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config key 'flow_training': {error}") from None
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
@@ -164,12 +171,14 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
                 f"datasets.{name}.diffusion_model = {dataset['diffusion_model']!r} does not exist — "
                 f"{MODELSCOPE_HINT}, or set diffusion_model: null to train a small one"
             )
+    trained_flows = {trained_flow_weights(name) for name, dataset in config["datasets"].items() if dataset["source"] == "generated"}
     for name, spec in config["defenses"].items():
         flow = spec.get("flow")
-        if isinstance(flow, dict) and flow.get("type") == "raft" and absent(flow.get("weights")):
+        if isinstance(flow, dict) and flow.get("type") == "raft" and flow.get("weights") not in trained_flows and absent(flow.get("weights")):
             problems.append(
                 f"defenses.{name}.flow.weights = {flow.get('weights')!r} does not exist — download torchvision's "
                 "Raft_Large_Weights.C_T_V1 (raft_large_C_T_V1-22a6c225.pth, the authors' raft-things) and put it "
-                "at this path, or use flow: {type: dis}"
+                "at this path, or use flow: {type: dis} (on a generated dataset, weights: "
+                f"{trained_flow_weights('<dataset>')!r} is the raft_small the workflow trains)"
             )
     return problems

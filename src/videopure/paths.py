@@ -62,6 +62,11 @@ def trajectory_file(dataset: str, key: str, source: str) -> str:
     return f"results/trajectories/{dataset}/{key}/{source}.h5"
 
 
+def trained_flow_weights(dataset: str) -> str:
+    """The raft_small state dict rule train_flow trains on a generated dataset's ground-truth flow."""
+    return f"results/models/{dataset}-raft_small.pth"
+
+
 def flow_file(dataset: str, slug: str, source: str) -> str:
     """The latent-size flow of one clip file under one flow model (rule flow)."""
     return f"results/flow/{dataset}/{slug}/{source}.h5"

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
 from videopure.defenses import resolve_defense
 from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+from videopure.flow.train import RAFTTraining
 from videopure.evaluation.trajectories import (
     flow_slug,
     flow_spec,
@@ -29,6 +30,7 @@ from videopure.paths import (
     predictions_file,
     trajectory_file,
     trained_diffusion_dir,
+    trained_flow_weights,
     trained_vae_dir,
 )
 from videopure.tables.ablations import (
@@ -181,11 +183,28 @@ def row_sources(wildcards):
     return list(ABLATION_SOURCES)
 
 
+def flow_weights(flow):
+    """A learned flow model's weights as an input ({} for classical flow): the paper's RAFT file, or
+    the raft_small rule train_flow writes."""
+    if flow is None or "weights" not in flow:
+        return {}
+    return {"flow_weights": flow["weights"]}
+
+
+def defense_flow_weights(defense):
+    """The weights of a VideoPure defense's flow model, which its purifier loads."""
+    if defense not in VIDEOPURE_DEFENSES:
+        return {}
+    return flow_weights(flow_spec(VIDEOPURE_DEFENSES[defense]))
+
+
 def adaptive_inputs(wildcards):
-    """What an adaptive attack reads: the recognizer's inputs, and the diffusion model if the defense has one."""
+    """What an adaptive attack reads: the recognizer's inputs, and the diffusion model (and flow
+    weights) if the defense has them."""
     inputs = recognizer_inputs(wildcards)
     if wildcards.defense in DIFFUSION_DEFENSES:
         inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+    inputs.update(defense_flow_weights(wildcards.defense))
     return inputs
 
 
@@ -209,6 +228,7 @@ def predict_inputs(wildcards):
                     dataset, model, source
                 )
     if defense in VIDEOPURE_DEFENSES:
+        inputs.update(defense_flow_weights(defense))
         spec = VIDEOPURE_DEFENSES[defense]
         key, flow = trajectory_key(spec), flow_spec(spec)
         for source in sources:
@@ -246,6 +266,33 @@ def source_clips(wildcards):
     else:
         model, _, column = wildcards.source.split("/")
         inputs["clips"] = graybox_file(wildcards.dataset, model, column)
+    return inputs
+
+
+def flow_inputs(wildcards):
+    """Rule flow: the source's clips and latents, and the flow model's weights."""
+    return {**source_clips(wildcards), **flow_weights(FLOWS[wildcards.flow])}
+
+
+def checked_flows(wildcards):
+    """Every flow model the flow checks compare, by slug: the defenses', the classical ones, and on a
+    generated dataset the raft_small rule train_flow trains."""
+    specs = [*FLOWS.values(), {"type": "farneback"}, {"type": "dis"}]
+    if generated(wildcards.dataset):
+        training = RAFTTraining(**config["flow_training"])
+        specs.append(training.spec(trained_flow_weights(wildcards.dataset)))
+    return {flow_slug(spec): spec for spec in specs}
+
+
+def flow_checks_inputs(wildcards):
+    """The test split's frames and ground-truth flow, and the weights of every checked flow model."""
+    inputs = {
+        "frames": frames_file(wildcards.dataset, "test"),
+        "truth": f"data/{wildcards.dataset}/flow/test.h5",
+    }
+    for slug, spec in checked_flows(wildcards).items():
+        if "weights" in spec:
+            inputs[f"weights_{slug}"] = spec["weights"]
     return inputs
 
 
@@ -308,6 +355,7 @@ def speed_report():
 def speed_inputs(wildcards):
     inputs = recognizer_inputs(wildcards)
     inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+    inputs.update(defense_flow_weights(ABLATIONS.defense))
     return inputs
 
 
@@ -319,4 +367,5 @@ def gradient_checks_inputs(wildcards):
     inputs = recognizer_inputs(wildcards)
     inputs["pgd"] = graybox_file(wildcards.dataset, wildcards.model, "pgd")
     inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+    inputs.update(defense_flow_weights(ABLATIONS.defense))
     return inputs

@@ -28,7 +28,7 @@ rule invert:
 
 rule flow:
     input:
-        unpack(source_clips),
+        unpack(flow_inputs),
     output:
         flow_file("{dataset}", "{flow}", "{source}"),
     log:
@@ -47,10 +47,27 @@ rule flow:
         "../scripts/flow.py"
 
 
+rule train_flow:
+    input:
+        train=frames_file("{dataset}", "train"),
+        truth="data/{dataset}/flow/train.h5",
+    output:
+        weights=trained_flow_weights("{dataset}"),
+        metrics="results/models/{dataset}-raft_small.json",
+    log:
+        "logs/train_flow/{dataset}.log",
+    benchmark:
+        "results/benchmarks/train_flow/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    script:
+        "../scripts/train_flow.py"
+
+
 rule flow_checks:
     input:
-        frames=lambda wildcards: frames_file(wildcards.dataset, "test"),
-        truth="data/{dataset}/flow/test.h5",
+        unpack(flow_checks_inputs),
     output:
         "results/models/{dataset}-flow-checks.json",
     log:
@@ -61,6 +78,6 @@ rule flow_checks:
     resources:
         cpu_threads=THREADS,
     params:
-        flows={**FLOWS, "farneback": {"type": "farneback"}, "dis": {"type": "dis"}},
+        flows=checked_flows,
     script:
         "../scripts/flow_checks.py"

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from videopure.cache import read_h5, write_h5
 from videopure.defenses.videopure import DEFAULT_FLOW, Trajectory, VideoPure
 from videopure.flow import FlowModel, latent_flow
+from videopure.params import file_digest
 
 TRAJECTORY_KEYS = ("tstar", "num_inference_steps", "temporal_inversion")
 
@@ -106,18 +107,27 @@ def read_trajectories(
     return Trajectory(*(torch.from_numpy(record[name]) for name in ("states", "noise", "final")))
 
 
+def _flow_upstream(spec: Mapping[str, Any], clips_upstream: dict[str, str]) -> dict[str, str]:
+    """A flow cache's upstream: its clip file(s) and a learned model's weights, by identity — so a
+    retrained raft_small (same path, new weights) makes readers refuse the file."""
+    if "weights" not in spec:
+        return dict(clips_upstream)
+    return {**clips_upstream, "flow_weights": file_digest(spec["weights"])}
+
+
 def write_flows(path: str | Path, flow: torch.Tensor, video_ids: np.ndarray, spec: dict[str, Any], upstream: dict[str, str]) -> str:
     """``upstream``: the clip file(s), by identity; the latent grid is recorded with the flow model."""
     params = {"flow": spec, "latent_size": list(flow.shape[-2:])}
-    return write_h5(path, {"flow": flow.numpy(), "video_ids": video_ids}, params=params, upstream=upstream)
+    return write_h5(path, {"flow": flow.numpy(), "video_ids": video_ids}, params=params, upstream=_flow_upstream(spec, upstream))
 
 
 def read_flows(
     path: str | Path, spec: dict[str, Any], latent_size: tuple[int, int], upstream: dict[str, str], video_ids: np.ndarray
 ) -> torch.Tensor:
     """The cached flows of ``video_ids`` on the latent grid ``latent_size``, refused if made by another
-    flow model, on another grid or from other clips."""
-    record = read_h5(path, expect_params={"flow": spec, "latent_size": list(latent_size)}, expect_upstream=upstream)
+    flow model (or other weights of it), on another grid or from other clips."""
+    expected = {"flow": spec, "latent_size": list(latent_size)}
+    record = read_h5(path, expect_params=expected, expect_upstream=_flow_upstream(spec, upstream))
     if not np.array_equal(record["video_ids"], video_ids):
         raise ValueError(f"{path} holds other clips than its clip file; delete it and rerun the workflow")
     return torch.from_numpy(record["flow"])

@@ -13,8 +13,9 @@ Models, built from a spec with :func:`build_flow_model`:
   differentiable (an attack treats their flow as a constant of the input);
 * ``{"type": "raft", "weights": path, "size": "large" | "small"}``: torchvision's RAFT with local
   weights, differentiable. The paper uses ``raft-things`` with 10 iterations, which torchvision
-  ships as ``Raft_Large_Weights.C_T_V1``; the workflow trains a ``raft_small`` on the mini videos'
-  ground-truth flow.
+  ships as ``Raft_Large_Weights.C_T_V1``; on a generated dataset the workflow trains a
+  ``raft_small`` on the generator's ground-truth flow (:mod:`videopure.flow.train`, rule
+  ``train_flow``), the differentiable flow model of the mini profile.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class RAFTFlow(FlowModel):
             raise FileNotFoundError(
                 f"RAFT weights {str(path)!r} not found. For the paper profile download torchvision's "
                 "Raft_Large_Weights.C_T_V1 (raft_large_C_T_V1-22a6c225.pth, the authors' raft-things) and put it "
-                "there."
+                "there; a generated dataset's raft_small, results/models/<dataset>-raft_small.pth, is trained by "
+                "the workflow's rule train_flow."
             )
         self.weights, self.size, self.iterations, self.input_range = str(path), size, iterations, input_range
         self.raft = (raft_large if size == "large" else raft_small)(weights=None, progress=False)
@@ -155,21 +157,7 @@ class RAFTFlow(FlowModel):
         self.raft.requires_grad_(False).eval()
 
     def _pair_flow(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        height, width = first.shape[-2:]
-        if height % 8 or width % 8:
-            raise ValueError(f"RAFT needs frame sizes divisible by 8, got {height}x{width}")
-        # RAFT's correlation pyramid needs frames of at least 128 pixels: smaller ones (the mini
-        # profile's 64 x 64) are upsampled by an integer factor and the flow brought back.
-        factor = -(-MIN_RAFT_SIZE // min(height, width))
-        if factor > 1:
-            first, second = (
-                F.interpolate(frames, scale_factor=factor, mode="bilinear", align_corners=False) for frames in (first, second)
-            )
-        if self.input_range == "signed":
-            first, second = 2 * first - 1, 2 * second - 1
-        parameter = next(self.raft.parameters())
-        flow = self.raft(first.to(parameter.dtype), second.to(parameter.dtype), num_flow_updates=self.iterations)[-1]
-        return (resize_flow(flow, (height, width)) if factor > 1 else flow).to(first.dtype)
+        return raft_predictions(self.raft, first, second, self.iterations, self.input_range)[-1]
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -179,6 +167,27 @@ class RAFTFlow(FlowModel):
             "iterations": self.iterations,
             "input_range": self.input_range,
         }
+
+
+def raft_predictions(raft: nn.Module, first: torch.Tensor, second: torch.Tensor, iterations: int, input_range: str) -> list[torch.Tensor]:
+    """Every refinement's flow (N, 2, H, W), in pixels of the frames, from frames ``first`` to
+    ``second`` (N, 3, H, W) in [0, 1] — what :class:`RAFTFlow` runs (its last) and what training
+    supervises (all of them, :func:`videopure.flow.train.sequence_loss`)."""
+    height, width = first.shape[-2:]
+    if height % 8 or width % 8:
+        raise ValueError(f"RAFT needs frame sizes divisible by 8, got {height}x{width}")
+    # RAFT's correlation pyramid needs frames of at least 128 pixels: smaller ones (the mini
+    # profile's 64 x 64) are upsampled by an integer factor and the flow brought back.
+    factor = -(-MIN_RAFT_SIZE // min(height, width))
+    if factor > 1:
+        first, second = (
+            F.interpolate(frames, scale_factor=factor, mode="bilinear", align_corners=False) for frames in (first, second)
+        )
+    if input_range == "signed":
+        first, second = 2 * first - 1, 2 * second - 1
+    parameter = next(raft.parameters())
+    flows = raft(first.to(parameter.dtype), second.to(parameter.dtype), num_flow_updates=iterations)
+    return [(resize_flow(flow, (height, width)) if factor > 1 else flow).to(first.dtype) for flow in flows]
 
 
 def check_flow_spec(spec: Mapping[str, Any]) -> None:

@@ -1,0 +1,26 @@
+"""Rule train_flow: the raft_small of a generated dataset, trained on the generator's ground-truth
+flow of the train split as the workflow reads it (decord)."""
+
+import json
+
+import numpy as np
+
+from videopure.cache import read_h5, write_text_atomic
+from videopure.data.frames import load_frames
+from videopure.flow.train import RAFTTraining, train_raft_small
+from videopure.params import frames_params
+from videopure.runtime import machine_description, stage
+
+with stage(snakemake) as ctx:  # noqa: F821
+    inputs, output = snakemake.input, snakemake.output  # noqa: F821
+    name = snakemake.wildcards.dataset  # noqa: F821
+    frames = load_frames(inputs.train, frames_params(ctx.config, name, "train"))
+    truth = read_h5(inputs.truth)
+    if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
+        raise ValueError(f"{inputs.truth} and {inputs.train} hold other clips; rerun the workflow from generate_videos")
+    metrics = train_raft_small(
+        frames.frames, truth["flow"], RAFTTraining(**ctx.config["flow_training"]), output.weights,
+        seed=ctx.config["seed"], device=ctx.device,
+    )  # fmt: skip
+    metrics["machine"] = machine_description()
+    write_text_atomic(output.metrics, json.dumps(metrics, indent=1) + "\n")

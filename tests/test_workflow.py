@@ -166,6 +166,13 @@ def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
         assert 0 <= measured["epe_moving"] and measured["motion_moving"] > 0
 
 
+def test_new_flow_training_settings_retrain_the_raft_small_alone(smoke_ablations, tmp_path):
+    extra = tmp_path / "flow.yaml"
+    extra.write_text("flow_training: {steps: 5, batch_size: 2, iterations: 2}\n")
+    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/models/smoke-flow-checks.json", extra_config=extra))
+    assert rules == {"train_flow", "flow_checks"}, rules
+
+
 def test_sweep_figures_plot_every_point(smoke_ablations):
     results = smoke_ablations / "results"
     for figure, parameter, values in (("fig6", "tstar", [1, 2]), ("fig5b", "alpha_s", [-4.0, -2.0])):

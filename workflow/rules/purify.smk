@@ -61,6 +61,9 @@ rule train_flow:
     threads: THREADS
     resources:
         cpu_threads=THREADS,
+    params:
+        settings=config["flow_training"],
+        seed=config["seed"],
     script:
         "../scripts/train_flow.py"
 

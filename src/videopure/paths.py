@@ -62,6 +62,11 @@ def trajectory_file(dataset: str, key: str, source: str) -> str:
     return f"results/trajectories/{dataset}/{key}/{source}.h5"
 
 
+def ground_truth_flow_file(dataset: str, split: str) -> str:
+    """The generator's forward flow of a generated dataset's split (rule generate_videos)."""
+    return f"data/{dataset}/flow/{split}.h5"
+
+
 def trained_flow_weights(dataset: str) -> str:
     """The raft_small state dict rule train_flow trains on a generated dataset's ground-truth flow."""
     return f"results/models/{dataset}-raft_small.pth"

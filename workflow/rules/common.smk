@@ -8,13 +8,13 @@ from snakemake.utils import validate
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
 from videopure.defenses import resolve_defense
 from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
-from videopure.flow.train import RAFTTraining
 from videopure.evaluation.trajectories import (
     flow_slug,
     flow_spec,
     trajectory_key,
     trajectory_settings,
 )
+from videopure.flow.train import RAFTTraining
 from videopure.params import frames_params
 from videopure.paths import (
     adaptive_file,
@@ -25,6 +25,7 @@ from videopure.paths import (
     flow_file,
     frames_file,
     graybox_file,
+    ground_truth_flow_file,
     graybox_latents_file,
     graybox_source,
     predictions_file,
@@ -288,7 +289,7 @@ def flow_checks_inputs(wildcards):
     """The test split's frames and ground-truth flow, and the weights of every checked flow model."""
     inputs = {
         "frames": frames_file(wildcards.dataset, "test"),
-        "truth": f"data/{wildcards.dataset}/flow/test.h5",
+        "truth": ground_truth_flow_file(wildcards.dataset, "test"),
     }
     for slug, spec in checked_flows(wildcards).items():
         if "weights" in spec:

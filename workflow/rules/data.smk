@@ -8,7 +8,7 @@ rule generate_videos:
         split_lists=expand(
             "data/{{dataset}}/annotations/{split}list01.txt", split=GENERATED_SPLITS
         ),
-        flow=expand("data/{{dataset}}/flow/{split}.h5", split=GENERATED_SPLITS),
+        flow=[ground_truth_flow_file("{dataset}", split) for split in GENERATED_SPLITS],
     log:
         "logs/generate_videos/{dataset}.log",
     benchmark:

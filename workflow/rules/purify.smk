@@ -50,7 +50,7 @@ rule flow:
 rule train_flow:
     input:
         train=frames_file("{dataset}", "train"),
-        truth="data/{dataset}/flow/train.h5",
+        truth=ground_truth_flow_file("{dataset}", "train"),
     output:
         weights=trained_flow_weights("{dataset}"),
         metrics="results/models/{dataset}-raft_small.json",

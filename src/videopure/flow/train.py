@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 class RAFTTraining:
     """Schedule of the ``raft_small`` training (config ``flow_training``).
 
+    The defaults are the mini profile's measured run: 2000 steps in 21 minutes on two CPU threads,
+    end-point error on moving test pixels 0.34 px against DIS's 0.44 px (600 steps at lr 4e-4 had
+    not yet left zero flow).
+
     Each step draws ``batch_size`` pairs of consecutive frames from random train clips. AdamW with
     a one-cycle schedule (``warmup_fraction`` of the steps rising to ``lr``) and gradient clipping,
     as RAFT's own training. ``iterations`` refinements are unrolled in training; the flow spec may
@@ -43,9 +47,9 @@ class RAFTTraining:
     another factor ``gamma``.
     """
 
-    steps: int = 600
+    steps: int = 2000
     batch_size: int = 4
-    lr: float = 4e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-5
     warmup_fraction: float = 0.05
     grad_clip: float = 1.0
@@ -78,8 +82,8 @@ def sequence_loss(predictions: list[torch.Tensor], truth: torch.Tensor, gamma: f
     mean E taken over moving and still pixels separately and averaged.
 
     The generator's scenes are mostly still background: under a plain mean, zero flow is a deep
-    minimum (measured: a 600-step mini run learned exactly that, its end-point error on moving
-    pixels equal to their motion). Balancing the two gives the shapes' motion half the loss.
+    minimum (measured: a 600-step mini run stayed there, its end-point error on moving pixels
+    equal to their motion). Balancing the two gives the shapes' motion half the loss.
     """
     moving = (truth != 0).any(dim=1, keepdim=True).to(truth.dtype)  # (N, 1, H, W)
     weights = moving / moving.sum().clamp(min=1) + (1 - moving) / (1 - moving).sum().clamp(min=1)

@@ -153,3 +153,15 @@ def test_raft_training_refuses_bad_settings_and_data(tmp_path):
     with pytest.raises(ValueError, match="does not fit the frames"):
         train_raft_small(frames, flow[:, 1:], RAFTTraining(steps=1), tmp_path / "x.pth", seed=0, progress=False)
     assert not (tmp_path / "x.pth").exists()
+
+
+def test_end_point_errors_over_every_pixel_and_the_moving_ones():
+    from videopure.flow import end_point_errors
+
+    truth = torch.zeros(1, 2, 2, 2)
+    truth[0, 0, 0, 0] = 3.0  # one pixel moves by (3, 0)
+    estimate = torch.zeros_like(truth)
+    estimate[0, 1, 1, 1] = 4.0  # a still pixel estimated at (0, 4)
+    assert end_point_errors(estimate, truth) == pytest.approx((7 / 4, 3.0))
+    all_still = end_point_errors(estimate, torch.zeros_like(truth))
+    assert all_still[0] == pytest.approx(1.0) and np.isnan(all_still[1])

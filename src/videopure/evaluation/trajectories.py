@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from videopure.cache import read_h5, write_h5
 from videopure.defenses.videopure import DEFAULT_FLOW, Trajectory, VideoPure
-from videopure.flow import FlowModel, latent_flow
+from videopure.flow import FlowModel, end_point_errors, latent_flow
 from videopure.params import file_digest
 
 TRAJECTORY_KEYS = ("tstar", "num_inference_steps", "temporal_inversion")
@@ -145,11 +145,11 @@ def flow_errors(flow_model: FlowModel, clips: torch.Tensor, truth: torch.Tensor,
     start = time.perf_counter()
     estimate = compute_flows(flow_model, clips, tuple(clips.shape[-2:]), batch_size)
     seconds = time.perf_counter() - start
-    error = (estimate - truth).norm(dim=2)
-    moving = truth.norm(dim=2) > 0
+    epe, epe_moving = end_point_errors(estimate, truth)
+    motion = truth.norm(dim=2)
     return {
-        "epe": float(error.mean()),
-        "epe_moving": float(error[moving].mean()),
-        "motion_moving": float(truth.norm(dim=2)[moving].mean()),
+        "epe": epe,
+        "epe_moving": epe_moving,
+        "motion_moving": float(motion[motion > 0].mean()),
         "seconds_per_clip": seconds / len(clips),
     }

@@ -190,6 +190,14 @@ def raft_predictions(raft: nn.Module, first: torch.Tensor, second: torch.Tensor,
     return [(resize_flow(flow, (height, width)) if factor > 1 else flow).to(first.dtype) for flow in flows]
 
 
+def end_point_errors(estimate: torch.Tensor, truth: torch.Tensor) -> tuple[float, float]:
+    """Mean end-point error of flow (..., 2, H, W) against ground truth: over every pixel, and over
+    the pixels that move (nan where none does)."""
+    error = (estimate - truth).norm(dim=-3)
+    moving = truth.norm(dim=-3) > 0
+    return float(error.mean()), float(error[moving].mean()) if moving.any() else float("nan")
+
+
 def check_flow_spec(spec: Mapping[str, Any]) -> None:
     """Refuse a flow spec with an unknown type or parameters, without building the model."""
     if not isinstance(spec, Mapping) or "type" not in spec:

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from videopure.cache import atomic_path
-from videopure.flow import RAFT_INPUT_RANGES, raft_predictions
+from videopure.flow import RAFT_INPUT_RANGES, end_point_errors, raft_predictions
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +163,9 @@ def train_raft_small(
             losses.append(round(loss.item(), 5))
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if step >= last_tenth:
-            error = (predictions[-1].detach() - truth).norm(dim=1)
-            moving = truth.norm(dim=1) > 0
-            errors.append(float(error.mean()))
-            moving_errors.append(float(error[moving].mean()) if moving.any() else float("nan"))
+            error, moving_error = end_point_errors(predictions[-1].detach(), truth)
+            errors.append(error)
+            moving_errors.append(moving_error)
     with atomic_path(out_path) as tmp:
         torch.save(raft.state_dict(), tmp)
     train_seconds = time.perf_counter() - start

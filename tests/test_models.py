@@ -22,7 +22,7 @@ from videopure.models.mmaction import (
     zoo_weights_url,
 )
 from videopure.models.mmaction import test_clip_settings as clip_settings  # not a pytest test
-from videopure.models.train import jitter_colors, train_classifier
+from videopure.models.train import add_pixel_noise, jitter_colors, train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_NL = REPO / "config/models/smoke_nl.py"
@@ -285,9 +285,20 @@ def test_jitter_is_one_transform_per_clip():
     assert jitter_colors(x, 0.0, torch.Generator()) is x
 
 
+def test_pixel_noise_draws_one_std_per_clip_up_to_the_maximum():
+    x = torch.full((64, 4, 3, 16, 16), 0.5)
+    out = add_pixel_noise(x, 0.06, torch.Generator().manual_seed(0))
+    assert out.min() >= 0 and out.max() <= 1
+    per_clip = (out - x).flatten(1).std(dim=1)
+    assert per_clip.max() < 0.06 * 1.05 and per_clip.min() < 0.01  # U(0, max) per clip, not one std for all
+    assert per_clip.std() > 0.01
+    torch.testing.assert_close(out, add_pixel_noise(x, 0.06, torch.Generator().manual_seed(0)), rtol=0, atol=0)
+    assert add_pixel_noise(x, 0.0, torch.Generator()) is x
+
+
 def test_training_writes_outputs_and_is_deterministic(tmp_path):
     train, val = moving_bars(8, seed=0), moving_bars(2, seed=1)
-    kwargs = dict(epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, seed=5, threads=2)
+    kwargs = dict(epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, seed=5, threads=2)
     first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", frames_test=val, **kwargs)
     second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", **kwargs)
     assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]

@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from videopure.diffusion import MODELSCOPE_SCHEDULER_CONFIG, LatentVideoDiffusion
-from videopure.diffusion.train import UNetTraining, VAETraining, encode_frames, load_vae, train_unet, train_vae
+from videopure.diffusion.train import (
+    UNetTraining,
+    VAETraining,
+    encode_frames,
+    load_vae,
+    reconstruct_frames,
+    train_unet,
+    train_vae,
+)
 
 TINY_VAE = VAETraining(
     block_out_channels=(8, 8), layers_per_block=1, norm_num_groups=4, steps=4, batch_size=4, crop_size=8, lr=1e-3
@@ -75,6 +83,17 @@ def test_bundle_layout(trained):
     assert z.shape == (3, 4, 4, 8, 8)
     x = model.decode(z)
     assert x.shape == (3, 4, 3, 16, 16) and 0 <= float(x.min()) and float(x.max()) <= 1
+
+
+def test_reconstructions_are_what_the_purifiers_decode(trained):
+    root, frames, _, _ = trained
+    reconstructed = reconstruct_frames(load_vae(root / "vae"), frames, device="cpu")
+    assert reconstructed.dtype == np.uint8 and reconstructed.shape == frames.shape
+    model = LatentVideoDiffusion.from_pretrained(root / "bundle")
+    x = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 255
+    expected = (model.decode(model.encode(x)) * 255).permute(0, 1, 3, 4, 2).numpy()
+    assert np.abs(reconstructed - expected).max() <= 0.5 + 1e-3  # rounding to uint8 only
+    assert not np.array_equal(reconstructed, frames)
 
 
 def test_scaling_factor_is_inverse_latent_std(trained):

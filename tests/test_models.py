@@ -22,7 +22,7 @@ from videopure.models.mmaction import (
     zoo_weights_url,
 )
 from videopure.models.mmaction import test_clip_settings as clip_settings  # not a pytest test
-from videopure.models.train import add_pixel_noise, jitter_colors, train_classifier
+from videopure.models.train import add_pixel_noise, jitter_colors, mix_reconstructions, train_classifier
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_NL = REPO / "config/models/smoke_nl.py"
@@ -296,15 +296,56 @@ def test_pixel_noise_draws_one_std_per_clip_up_to_the_maximum():
     assert add_pixel_noise(x, 0.0, torch.Generator()) is x
 
 
+def test_reconstructions_replace_whole_clips_with_the_given_probability():
+    frames = np.zeros((1000, 2, 4, 4, 3), dtype=np.uint8)
+    reconstructed = np.full_like(frames, 255)
+    index = np.random.default_rng(0).permutation(1000)[:400]
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    np.testing.assert_array_equal(mix_reconstructions(frames, None, index, 0.0, generator), frames[index])
+    assert torch.equal(generator.get_state(), state)  # no draws: runs without reconstructions stay as they were
+    batch = mix_reconstructions(frames, reconstructed, index, 0.3, generator)
+    per_clip = batch.reshape(len(index), -1)
+    assert set(np.unique(per_clip.min(1) == per_clip.max(1))) == {True}  # each clip is one or the other
+    assert 0.25 < (per_clip[:, 0] == 255).mean() < 0.35
+    assert frames.max() == 0 and reconstructed.min() == 255  # the splits themselves are left alone
+    np.testing.assert_array_equal(
+        batch, mix_reconstructions(frames, reconstructed, index, 0.3, torch.Generator().manual_seed(0))
+    )
+    assert (mix_reconstructions(frames, reconstructed, index, 1.0, generator) == 255).all()
+
+
+def test_reconstruction_mixing_needs_the_matching_reconstructed_split(tmp_path):
+    train, val = moving_bars(4, seed=0), moving_bars(2, seed=1)
+    kwargs = dict(
+        epochs=1, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, seed=0, threads=1
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="no reconstructed train split"):
+        train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", vae_reconstructions=0.5, **kwargs)
+    with pytest.raises(ValueError, match="does not match the train split"):
+        train_classifier(
+            SMOKE_SLOWFAST, train, val, tmp_path / "b", vae_reconstructions=0.5, frames_reconstructed=val, **kwargs
+        )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_training_writes_outputs_and_is_deterministic(tmp_path):
     train, val = moving_bars(8, seed=0), moving_bars(2, seed=1)
-    kwargs = dict(epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, seed=5, threads=2)
+    brighter = np.clip(train.frames.astype(int) + 20, 0, 255).astype(np.uint8)
+    reconstructed = Split(brighter, train.labels, train.class_names)
+    kwargs = dict(
+        epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, seed=5, threads=2,
+        vae_reconstructions=0.5, frames_reconstructed=reconstructed,
+    )  # fmt: skip
     first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", frames_test=val, **kwargs)
     second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", **kwargs)
     assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
     on_disk = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert on_disk["history"] == first["history"] and len(on_disk["history"]) == 2
     assert {"val_acc", "test_acc", "param_count", "train_seconds", "threads", "machine"} <= set(on_disk)
+    assert on_disk["vae_reconstructions"] == 0.5
+    without = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "d", **(kwargs | {"vae_reconstructions": 0.0}))
+    assert without["history"][0]["loss"] != first["history"][0]["loss"]  # the reconstructions were trained on
     x = torch.from_numpy(val.frames).permute(0, 1, 4, 2, 3).float() / 255
     a = load_recognizer(SMOKE_SLOWFAST, tmp_path / "a" / "checkpoint.pth", train.class_names)
     b = load_recognizer(SMOKE_SLOWFAST, tmp_path / "b" / "checkpoint.pth", train.class_names)

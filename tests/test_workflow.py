@@ -195,11 +195,16 @@ def test_a_new_alpha_s_reuses_every_cache(smoke_ablations, tmp_path):
 
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):
     rules = ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set")
-    for rule in (*rules, "train_vae", "train_unet", "diffusion_checks", "encode", "invert", "flow"):
+    diffusion = ("train_vae", "reconstruct_frames", "train_unet", "diffusion_checks", "encode", "invert", "flow")
+    for rule in (*rules, *diffusion):
         assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
         assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
     metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
     assert {"test_acc", "val_acc", "train_seconds"} <= set(metrics)
+    assert metrics["vae_reconstructions"] == 0.5
+    reconstructed = read_h5(smoke_run / "results/frames/smoke/train-vae-reconstructed.h5")
+    train = read_h5(smoke_run / "results/frames/smoke/train.h5")
+    assert reconstructed["frames"].shape == train["frames"].shape and reconstructed.upstream["frames"] == train.identity
 
 
 def test_second_invocation_does_nothing(smoke_run):
@@ -257,6 +262,14 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_ru
     rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=retrained))
     assert {"train_unet", "encode_clean", "encode_graybox", "diffusion_checks", "predict"} <= rules
     assert not rules & {"train_vae", "train_classifier", "attack_graybox"}, rules
+
+    # The recognizer trains on the VAE's reconstructions (smoke: train.vae_reconstructions), so a new
+    # VAE retrains it, and everything after it.
+    vae = {**smoke["diffusion"]["vae"], "steps": smoke["diffusion"]["vae"]["steps"] + 1}
+    new_vae = tmp_path / "vae.yaml"
+    new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}}))
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=new_vae))
+    assert {"train_vae", "reconstruct_frames", "train_classifier", "attack_graybox", "train_unet"} <= rules
 
 
 def test_bad_config_fails_before_any_compute(tmp_path):

@@ -214,6 +214,19 @@ def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | No
             )
 
 
+def directory_digest(*directories: Path) -> str:
+    """SHA-256 over the relative names and bytes of every file under ``directories``: the identity
+    of model folders that downstream caches record."""
+    digest = hashlib.sha256()
+    for directory in map(Path, directories):
+        for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+            digest.update(f"{directory.name}/{file.relative_to(directory)}\0".encode())
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 24), b""):
+                    digest.update(block)
+    return digest.hexdigest()
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file (CSV, Markdown, JSON) under a temporary name, then rename it into place."""
     with atomic_path(path) as tmp:

@@ -7,6 +7,11 @@ def frames_file(dataset: str, split: str) -> str:
     return f"results/frames/{dataset}/{split}.h5"
 
 
+def reconstructed_frames_file(dataset: str, split: str) -> str:
+    """A split's clips through the dataset's VAE (rule reconstruct_frames)."""
+    return f"results/frames/{dataset}/{split}-vae-reconstructed.h5"
+
+
 def clean_split_predictions(dataset: str, model: str) -> str:
     return f"results/clean/{dataset}/{model}.h5"
 

@@ -29,6 +29,7 @@ from videopure.paths import (
     graybox_latents_file,
     graybox_source,
     predictions_file,
+    reconstructed_frames_file,
     trajectory_file,
     trained_diffusion_dir,
     trained_flow_weights,
@@ -112,6 +113,21 @@ def checkpoint_path(dataset, model):
 def diffusion_model_dir(dataset):
     """The configured diffusion model, or the one rule train_unet writes."""
     return DATASETS[dataset]["diffusion_model"] or trained_diffusion_dir(dataset)
+
+
+def vae_dir(dataset):
+    """The VAE of the dataset's diffusion model: the configured one's vae/, or rule train_vae's."""
+    configured = DATASETS[dataset]["diffusion_model"]
+    return f"{configured}/vae" if configured else trained_vae_dir(dataset)
+
+
+def reconstructed_train_input(wildcards):
+    """The train split through the VAE, when recognizer training mixes reconstructions in."""
+    if config["train"]["vae_reconstructions"] == 0:
+        return {}
+    return {
+        "train_reconstructed": reconstructed_frames_file(wildcards.dataset, "train")
+    }
 
 
 def trained_diffusion_checks():

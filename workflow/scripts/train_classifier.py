@@ -1,4 +1,5 @@
-"""Rule train_classifier: train one mmaction2 recognizer on a dataset's train split."""
+"""Rule train_classifier: train one mmaction2 recognizer on a dataset's train split (and, with
+train.vae_reconstructions > 0, its reconstructions through the VAE)."""
 
 from pathlib import Path
 
@@ -14,12 +15,17 @@ with stage(snakemake) as ctx:  # noqa: F821
         role: load_frames(getattr(snakemake.input, role), frames_params(ctx.config, name, split))  # noqa: F821
         for role, split in (("train", "train"), ("val", "val"), ("test", eval_split))
     }
+    if "train_reconstructed" in snakemake.input.keys():  # noqa: F821
+        splits["train_reconstructed"] = load_frames(
+            snakemake.input.train_reconstructed, frames_params(ctx.config, name, "train")  # noqa: F821
+        )
     train_classifier(
         snakemake.input.model_config,  # noqa: F821
         splits["train"],
         splits["val"],
         Path(snakemake.output.checkpoint).parent,  # noqa: F821
         frames_test=splits["test"],
+        frames_reconstructed=splits.get("train_reconstructed"),
         seed=ctx.config["seed"],
         threads=ctx.threads,
         device=ctx.device,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from videopure.cache import atomic_directory, atomic_path
+from videopure.cache import atomic_directory, atomic_path, directory_digest
 from videopure.diffusion.sampling import checkpointed
 from videopure.diffusion.schedule import DiffusionSchedule
 
@@ -91,18 +91,6 @@ def _check_dtype(device: torch.device, dtype: torch.dtype) -> None:
         )
 
 
-def _directory_digest(*directories: Path) -> str:
-    """SHA-256 over the relative names and bytes of every file under ``directories``."""
-    digest = hashlib.sha256()
-    for directory in directories:
-        for file in sorted(p for p in directory.rglob("*") if p.is_file()):
-            digest.update(f"{directory.name}/{file.relative_to(directory)}\0".encode())
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 24), b""):
-                    digest.update(block)
-    return digest.hexdigest()
-
-
 def encode_empty_prompt(path: str | Path, cache: str | Path | None = None) -> torch.Tensor:
     """The empty prompt's CLIP embedding (1, max_length, hidden), float32, from ``path``'s text encoder.
 
@@ -122,7 +110,7 @@ def encode_empty_prompt(path: str | Path, cache: str | Path | None = None) -> to
                 f"{path}: no '{EMBEDDING_FILE}' and no '{sub}/' subfolder; a ModelScope bundle needs text_encoder/ and "
                 f"tokenizer/ to compute the empty-prompt embedding (download the complete {MODELSCOPE})"
             )
-    key = _directory_digest(path / "text_encoder", path / "tokenizer")
+    key = directory_digest(path / "text_encoder", path / "tokenizer")
     if cache is not None and Path(cache).is_file():
         with safe_open(str(cache), framework="pt") as handle:
             if (handle.metadata() or {}).get("text_encoder") == key:

@@ -299,6 +299,23 @@ def encode_frames(
     return z.reshape(n, t, *z.shape[1:])
 
 
+@torch.no_grad()
+def reconstruct_frames(vae, frames: np.ndarray, *, device, progress: bool = False) -> np.ndarray:
+    """D(E(x)) of uint8 clips (N, T, H, W, C), as uint8 of the same shape.
+
+    The posterior mean decoded, as ``LatentVideoDiffusion.decode(encode(x))`` computes it: the
+    best any diffusion defense's output can be, and what mini's recognizers may be trained on
+    (``train.vae_reconstructions``).
+    """
+    latents = encode_frames(vae, frames, device=device, scaled=False, progress=progress).flatten(0, 1)
+    out = np.empty((len(latents), *frames.shape[2:]), dtype=np.uint8)
+    for start in tqdm(range(0, len(latents), _ENCODE_BATCH), desc="decode", unit="batch", disable=not progress):
+        pixels = vae.decode(latents[start : start + _ENCODE_BATCH].to(device)).sample
+        pixels = ((pixels.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        out[start : start + len(pixels)] = pixels.permute(0, 2, 3, 1).cpu().numpy()
+    return out.reshape(frames.shape)
+
+
 # --------------------------------------------------------------------------------------------
 # helpers
 

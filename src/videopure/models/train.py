@@ -1,9 +1,10 @@
 """Training of the small mmaction2 recognizers of the mini and smoke profiles.
 
 The recognizer is an mmaction2 model built from its config; the loop is plain PyTorch (AdamW,
-one-cycle schedule, colour jitter, pixel noise) around :class:`~videopure.models.classifier.VideoClassifier`,
-so training sees exactly the normalisation that evaluation and the attacks use. Runs are
-seeded and deterministic on a given machine and thread count.
+one-cycle schedule, colour jitter, pixel noise, VAE reconstructions) around
+:class:`~videopure.models.classifier.VideoClassifier`, so training sees exactly the
+normalisation that evaluation and the attacks use. Runs are seeded and deterministic on a given
+machine and thread count.
 """
 
 from __future__ import annotations
@@ -89,6 +90,36 @@ def add_pixel_noise(x: torch.Tensor, max_std: float, generator: torch.Generator)
     return (x + noise.to(x.device, x.dtype)).clamp(0, 1)
 
 
+def mix_reconstructions(
+    frames: np.ndarray,
+    reconstructed: np.ndarray | None,
+    index: np.ndarray,
+    probability: float,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """Clips ``index`` of ``frames``, each replaced by its VAE reconstruction with ``probability``.
+
+    Every diffusion defense hands the recognizer a decoded video, at best D(E(x)). Recognizers of
+    real videos take the blur of a natural-image VAE in their stride; one trained on mini's
+    generated clips alone need not, and the reconstructions teach it that D(E(x)) shows the same
+    action as x.
+
+    Args:
+        frames: uint8 (N, T, H, W, C), the clips as they are.
+        reconstructed: the same clips through the VAE (:func:`videopure.diffusion.train.reconstruct_frames`),
+            or ``None`` when ``probability`` is 0.
+        index: the batch's clip indices.
+        probability: 0 returns ``frames[index]``.
+        generator: the source of randomness (CPU), for reproducible runs.
+    """
+    batch = frames[index]
+    if probability == 0:
+        return batch
+    chosen = (torch.rand(len(index), generator=generator) < probability).numpy()
+    batch[chosen] = reconstructed[index[chosen]]
+    return batch
+
+
 def _check_split(name: str, split: Frames, class_names: Sequence[str]) -> None:
     frames, labels = split.frames, np.asarray(split.labels)
     if frames.dtype != np.uint8 or frames.ndim != 5:
@@ -101,6 +132,22 @@ def _check_split(name: str, split: Frames, class_names: Sequence[str]) -> None:
         raise ValueError(f"{name} labels must lie in [0, {len(class_names)}), got [{labels.min()}, {labels.max()}]")
     if [str(c) for c in split.class_names] != [str(c) for c in class_names]:
         raise ValueError(f"{name} split has classes {list(split.class_names)}, expected {list(class_names)}")
+
+
+def _reconstructions(train: Frames, reconstructed: Frames | None, probability: float) -> np.ndarray | None:
+    if probability == 0:
+        return None
+    if reconstructed is None:
+        raise ValueError(
+            f"vae_reconstructions is {probability} but no reconstructed train split was given "
+            "(frames_reconstructed; the workflow's rule reconstruct_frames writes it)"
+        )
+    if reconstructed.frames.shape != train.frames.shape or not np.array_equal(reconstructed.labels, train.labels):
+        raise ValueError(
+            f"the reconstructed train split ({reconstructed.frames.shape}) does not match the train split "
+            f"({train.frames.shape}) clip for clip; rebuild it from this train split"
+        )
+    return reconstructed.frames
 
 
 def accuracy(classifier: VideoClassifier, split: Frames, batch_size: int, device: torch.device | str) -> float:
@@ -121,10 +168,12 @@ def train_classifier(
     weight_decay: float,
     color_jitter: float,
     pixel_noise: float,
+    vae_reconstructions: float,
     seed: int,
     threads: int,
     class_names: Sequence[str] | None = None,
     frames_test: Frames | None = None,
+    frames_reconstructed: Frames | None = None,
     device: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Train the recognizer of ``model_config`` from random weights; write checkpoint and metrics.
@@ -139,10 +188,13 @@ def train_classifier(
         weight_decay: AdamW's decoupled weight decay.
         color_jitter: strength of :func:`jitter_colors` (0 disables it).
         pixel_noise: the largest noise std of :func:`add_pixel_noise` (0 disables it).
+        vae_reconstructions: the probability of :func:`mix_reconstructions` (0 disables it).
         seed: seeds the initial weights, the batch order and the augmentation.
         threads: torch CPU threads during training (restored afterwards).
         class_names: the label names, default ``frames_train.class_names``.
         frames_test: if given, its accuracy is measured once at the end.
+        frames_reconstructed: ``frames_train`` through the VAE, clip for clip; required when
+            ``vae_reconstructions`` > 0.
         device: where to train.
 
     Returns:
@@ -154,6 +206,7 @@ def train_classifier(
     splits = {"train": frames_train, "val": frames_val} | ({"test": frames_test} if frames_test is not None else {})
     for name, split in splits.items():
         _check_split(name, split, class_names)
+    reconstructed = _reconstructions(frames_train, frames_reconstructed, vae_reconstructions)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
@@ -173,10 +226,11 @@ def train_classifier(
         labels = torch.as_tensor(np.asarray(frames_train.labels), dtype=torch.long)
         log.info(
             "training %s (%d parameters) on %d clips %s, %d classes; validating on %d clips; "
-            "%d epochs, batch %d, lr %g, weight decay %g, colour jitter %g, pixel noise %g, seed %d, %d threads, %s",
+            "%d epochs, batch %d, lr %g, weight decay %g, colour jitter %g, pixel noise %g, VAE reconstructions %g, "
+            "seed %d, %d threads, %s",
             model_config, param_count, num_train, tuple(frames_train.frames.shape[1:]), len(class_names),
-            len(frames_val.frames), epochs, batch_size, lr, weight_decay, color_jitter, pixel_noise, seed, threads,
-            device,
+            len(frames_val.frames), epochs, batch_size, lr, weight_decay, color_jitter, pixel_noise,
+            vae_reconstructions, seed, threads, device,
         )  # fmt: skip
         history = []
         for epoch in range(1, epochs + 1):
@@ -186,7 +240,10 @@ def train_classifier(
             loss_sum, correct = 0.0, 0
             batches = tqdm(order.split(batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch")
             for index in batches:
-                x = uint8_clips_to_tensor(frames_train.frames[index.numpy()])
+                clips = mix_reconstructions(
+                    frames_train.frames, reconstructed, index.numpy(), vae_reconstructions, generator
+                )
+                x = uint8_clips_to_tensor(clips)
                 x = add_pixel_noise(jitter_colors(x, color_jitter, generator), pixel_noise, generator).to(device)
                 y = labels[index].to(device)
                 logits = classifier(x)
@@ -232,6 +289,7 @@ def train_classifier(
             "weight_decay": weight_decay,
             "color_jitter": color_jitter,
             "pixel_noise": pixel_noise,
+            "vae_reconstructions": vae_reconstructions,
             "seed": seed,
             "num_train": num_train,
         }

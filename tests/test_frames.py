@@ -234,6 +234,8 @@ def test_extract_and_load_frames_round_trip(video_list: VideoList, tmp_path: Pat
     assert params["num_clips"] == 4 and identity == frames.identity
     with pytest.raises(StaleCacheError, match="short_video"):
         load_frames(out, {**PARAMS, "short_video": "loop"})
+    with pytest.raises(StaleCacheError, match="upstream 'frames'"):  # e.g. reconstructions of another split
+        load_frames(out, PARAMS, expect_upstream={"frames": "0123456789abcdef"})
 
 
 def test_extract_frames_is_deterministic(video_list: VideoList, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,57 @@ def test_table10_times_both_defenses_in_one_run(smoke_ablations):
     assert (table["Time(s)"] > 0).all() and table["Machine"].str.contains("cores").all()
     report = json.loads((smoke_ablations / "results" / "speed" / "smoke-NL.json").read_text())
     assert report["ratio"] == pytest.approx(table["Time(s)"][0] / table["Time(s)"][1], rel=0.01)
+
+
+def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(smoke_run):
+    result = run_snakemake(smoke_run, "results/models/smoke-graybox-checks.json")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    checks = json.loads((smoke_run / "results" / "models" / "smoke-graybox-checks.json").read_text())
+    references = ["None", "DDIM_Inversion_t6", "DiffPure_DDPM_t101", "VideoPure_t6_dis"]
+    assert list(checks["defenses"]) == references and list(checks["accuracy"]) == ["NL"]
+    assert checks["defenses"]["DiffPure_DDPM_t101"]["tstar"] == 101
+    assert checks["defenses"]["VideoPure_t6_dis"]["flow"]["type"] == "dis"
+    assert checks["attacks"]["NL"]["name"] == "PGD" and checks["attacks"]["NL"]["eps"] == pytest.approx(4 / 255)
+    accuracy = checks["accuracy"]["NL"]
+    for defense in references:
+        assert set(accuracy[defense]) == {"Standard Acc", "Robust Acc* (PGD)"}
+        assert all(0 <= value <= 1 for value in accuracy[defense].values()), defense
+    # Scored as Table I scores a row: the undefended recognizer's cells are Table I's None row.
+    table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
+    undefended = table[(table["Model"] == "NL") & (table["Defense"] == "None")].iloc[0]
+    assert checks["clips"] == int(undefended["Clips"])
+    assert 100 * accuracy["None"]["Standard Acc"] == pytest.approx(float(undefended["None"]))
+    assert 100 * accuracy["None"]["Robust Acc* (PGD)"] == pytest.approx(float(undefended["PGD"]), abs=0.05)
+
+
+def test_training_benchmark_times_what_the_rules_train(smoke_run, tmp_path):
+    out = tmp_path / "training.json"
+    script = REPO / "benchmarks" / "mini_training.py"
+    command = [sys.executable, str(script), "--configfile", str(REPO / "config" / "smoke.yaml"), "--out", str(out)]
+    result = subprocess.run(command, cwd=smoke_run, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["dataset"] == "smoke" and report["budget_seconds"] == 1200
+    assert report["total_seconds"] == pytest.approx(report["vae_seconds"] + report["unet_seconds"])
+    assert report["within_budget"] == (report["total_seconds"] <= 1200) and "cores" in report["machine"]
+    # Same settings, seed and threads as rules train_vae and train_unet: the same training, loss for loss.
+    models = smoke_run / "results" / "models"
+    rule_vae = json.loads((models / "smoke-vae" / "metrics.json").read_text())
+    rule_unet = json.loads((models / "smoke-ldm" / "metrics.json").read_text())
+    assert report["threads"] == rule_vae["threads"] == rule_unet["threads"]
+    assert report["vae"]["final_losses"] == rule_vae["final_losses"]
+    assert report["unet"]["final_loss"] == rule_unet["final_loss"]
+    assert report["vae"]["scaling_factor"] == rule_vae["scaling_factor"]
+
+
+def test_training_benchmark_names_the_missing_train_split(tmp_path):
+    workdir = make_workdir(tmp_path / "empty")
+    script = REPO / "benchmarks" / "mini_training.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--configfile", "config/smoke.yaml"], cwd=workdir, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "results/frames/smoke/train.h5 does not exist" in result.stderr and "snakemake" in result.stderr
 
 
 def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):

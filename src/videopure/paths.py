@@ -80,3 +80,8 @@ def trained_flow_weights(dataset: str) -> str:
 def flow_file(dataset: str, slug: str, source: str) -> str:
     """The latent-size flow of one clip file under one flow model (rule flow)."""
     return f"results/flow/{dataset}/{slug}/{source}.h5"
+
+
+def graybox_checks_file(dataset: str) -> str:
+    """Standard Acc and Robust Acc* of the reference diffusion purifiers (rule graybox_checks)."""
+    return f"results/models/{dataset}-graybox-checks.json"

@@ -24,6 +24,7 @@ from videopure.paths import (
     evalset_file,
     flow_file,
     frames_file,
+    graybox_checks_file,
     graybox_file,
     ground_truth_flow_file,
     graybox_latents_file,
@@ -150,6 +151,20 @@ def diffusion_checks_inputs(wildcards):
     }
     for model in classifier_names(dataset):
         inputs[f"checkpoint_{model}"] = checkpoint_path(dataset, model)
+    return inputs
+
+
+def graybox_checks_inputs(wildcards):
+    """The diffusion model, the evaluation set, and every recognizer's checkpoint and gray-box PGD clips."""
+    dataset = wildcards.dataset
+    inputs = {
+        "diffusion_model": diffusion_model_dir(dataset),
+        "frames": eval_frames(wildcards),
+        "evalset": evalset_file(dataset),
+    }
+    for model in classifier_names(dataset):
+        inputs[f"checkpoint_{model}"] = checkpoint_path(dataset, model)
+        inputs[f"pgd_{model}"] = graybox_file(dataset, model, "pgd")
     return inputs
 
 

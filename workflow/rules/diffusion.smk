@@ -62,6 +62,24 @@ rule diffusion_checks:
         "../scripts/diffusion_checks.py"
 
 
+rule graybox_checks:
+    input:
+        unpack(graybox_checks_inputs),
+    output:
+        graybox_checks_file("{dataset}"),
+    log:
+        "logs/graybox_checks/{dataset}.log",
+    benchmark:
+        "results/benchmarks/graybox_checks/{dataset}.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        models=lambda wildcards: classifier_names(wildcards.dataset),
+    script:
+        "../scripts/graybox_checks.py"
+
+
 rule encode_clean:
     input:
         frames=eval_frames,

@@ -17,7 +17,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     }
     if "train_reconstructed" in snakemake.input.keys():  # noqa: F821
         splits["train_reconstructed"] = load_frames(
-            snakemake.input.train_reconstructed, frames_params(ctx.config, name, "train")  # noqa: F821
+            snakemake.input.train_reconstructed,  # noqa: F821
+            frames_params(ctx.config, name, "train"),
+            expect_upstream={"frames": splits["train"].identity},
         )
     train_classifier(
         snakemake.input.model_config,  # noqa: F821

@@ -231,13 +231,16 @@ def extract_frames(
     log.info("frames: wrote %s (%d clips of %s, identity %s)", out_path, len(frames), frames.shape[1:], identity)
 
 
-def load_frames(path: Path, expect_params: dict[str, Any] | None = None) -> FrameSet:
-    """Read a frames file written by :func:`extract_frames`.
+def load_frames(
+    path: Path, expect_params: dict[str, Any] | None = None, expect_upstream: dict[str, str] | None = None
+) -> FrameSet:
+    """Read a frames file written by :func:`extract_frames` (or a split's reconstructions).
 
     Raises:
-        videopure.cache.StaleCacheError: a parameter in ``expect_params`` differs from the file's.
+        videopure.cache.StaleCacheError: a parameter in ``expect_params`` or an upstream identity in
+            ``expect_upstream`` differs from the file's.
     """
-    record = read_h5(path, expect_params)
+    record = read_h5(path, expect_params, expect_upstream)
     return FrameSet(
         frames=record["frames"],
         labels=record["labels"].astype(np.int64),

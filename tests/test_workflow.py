@@ -155,7 +155,7 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
     result = run_snakemake(smoke_run, "results/models/smoke-graybox-checks.json")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     checks = json.loads((smoke_run / "results" / "models" / "smoke-graybox-checks.json").read_text())
-    references = ["None", "DDIM_Inversion_t6", "DiffPure_DDPM_t101", "VideoPure_t6_dis"]
+    references = ["None", "JPEG", "WN", "DDIM_Inversion_t6", "DiffPure_DDPM_t101", "VideoPure_t6_dis"]
     assert list(checks["defenses"]) == references and list(checks["accuracy"]) == ["NL"]
     assert checks["defenses"]["DiffPure_DDPM_t101"]["tstar"] == 101
     assert checks["defenses"]["VideoPure_t6_dis"]["flow"]["type"] == "dis"
@@ -164,12 +164,14 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
     for defense in references:
         assert set(accuracy[defense]) == {"Standard Acc", "Robust Acc* (PGD)"}
         assert all(0 <= value <= 1 for value in accuracy[defense].values()), defense
-    # Scored as Table I scores a row: the undefended recognizer's cells are Table I's None row.
+    # Scored as Table I scores a row (WN's noise seeded alike): smoke's None, JPEG and WN rows have the
+    # checks' settings, so their clean and gray-box PGD cells are the checks' numbers.
     table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
-    undefended = table[(table["Model"] == "NL") & (table["Defense"] == "None")].iloc[0]
-    assert checks["clips"] == int(undefended["Clips"])
-    assert 100 * accuracy["None"]["Standard Acc"] == pytest.approx(float(undefended["None"]))
-    assert 100 * accuracy["None"]["Robust Acc* (PGD)"] == pytest.approx(float(undefended["PGD"]), abs=0.05)
+    for defense in ("None", "JPEG", "WN"):
+        row = table[(table["Model"] == "NL") & (table["Defense"] == defense)].iloc[0]
+        assert checks["clips"] == int(row["Clips"])
+        assert 100 * accuracy[defense]["Standard Acc"] == pytest.approx(float(row["None"]), abs=0.05), defense
+        assert 100 * accuracy[defense]["Robust Acc* (PGD)"] == pytest.approx(float(row["PGD"]), abs=0.05), defense
 
 
 def test_training_benchmark_times_what_the_rules_train(smoke_run, tmp_path):

@@ -1,9 +1,10 @@
-"""Rule graybox_checks: Standard Acc and Robust Acc* of the reference diffusion purifiers.
+"""Rule graybox_checks: Standard Acc and Robust Acc* of reference defenses, without adaptive attacks.
 
 The bars the diffusion defenses are held to, measured without Table I's adaptive attacks (which
 a profile may leave out for their cost): on the evaluation set, each recognizer's accuracy on the
-clean clips and on its gray-box PGD clips, undefended and behind DDIM inversion (t* = 6 of 50),
-DiffPure_DDPM (t* = 101) and VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Every
+clean clips and on its gray-box PGD clips, undefended, behind the classical JPEG (quality 75) and
+WN (sigma 8/255) of Table I, and behind DDIM inversion (t* = 6 of 50), DiffPure_DDPM (t* = 101) and
+VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Every
 clip is purified and scored as a Table I row scores it (``predict_defended``: one draw, seeded per
 clip), so a profile whose Table I has the same defense gives the same numbers there.
 """
@@ -23,6 +24,8 @@ log = logging.getLogger("videopure.graybox_checks")
 
 REFERENCE_DEFENSES = {
     "None": {"type": "none"},
+    "JPEG": {"type": "jpeg", "quality": 75},
+    "WN": {"type": "white_noise", "sigma": 8 / 255},
     "DDIM_Inversion_t6": {"type": "ddim_inversion", "tstar": 6},
     "DiffPure_DDPM_t101": {"type": "diffpure_ddpm", "tstar": 101},
     "VideoPure_t6_dis": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}},

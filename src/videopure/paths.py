@@ -83,5 +83,5 @@ def flow_file(dataset: str, slug: str, source: str) -> str:
 
 
 def graybox_checks_file(dataset: str) -> str:
-    """Standard Acc and Robust Acc* of the reference diffusion purifiers (rule graybox_checks)."""
+    """Standard Acc and Robust Acc* of the reference defenses under gray-box PGD (rule graybox_checks)."""
     return f"results/models/{dataset}-graybox-checks.json"

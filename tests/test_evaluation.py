@@ -13,6 +13,7 @@ from videopure.evaluation.robust import (
     ADAPTIVE_COLUMNS,
     COLUMNS_BY_SLUG,
     GRAYBOX_COLUMNS,
+    SideBySide,
     attack_settings,
     defense_specs,
     predict_defended,
@@ -80,3 +81,20 @@ def test_stochastic_predictions_do_not_depend_on_batch_size_and_are_seeded():
     c = predict_defended(defended, clips, seed=1, draws=2, batch_size=4, clip_ids=ids)
     assert not np.array_equal(a, c)
     assert votes(a).shape == (4, 2)
+
+
+def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_logits():
+    torch.manual_seed(0)
+    recognizers = {"a": MeanColour(), "b": MeanColour()}
+    purifier = build_defense({"type": "white_noise", "sigma": 0.3})
+    clips, ids = torch.rand(3, 3, 3, 8, 8), np.arange(3)
+    side_by_side = SideBySide(recognizers)
+    together = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, 0, 2, 2, ids)
+    assert together.shape == (3, 2, 1, 6)
+    parts = side_by_side.split(together)
+    assert list(parts) == ["a", "b"] and not np.array_equal(parts["a"], parts["b"])
+    for name, recognizer in recognizers.items():
+        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 2, 2, ids)
+        np.testing.assert_array_equal(parts[name], alone)
+    with pytest.raises(ValueError, match="at least one"):
+        SideBySide({})

@@ -6,18 +6,27 @@ clean clips and on its gray-box PGD clips, undefended, behind the classical JPEG
 WN (sigma 8/255) of Table I, and behind DDIM inversion (t* = 6 of 50), DiffPure_DDPM (t* = 101) and
 VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Every
 clip is purified and scored as a Table I row scores it (``predict_defended``: one draw, seeded per
-clip), so a profile whose Table I has the same defense gives the same numbers there.
+clip), so a profile whose Table I has the same defense gives the same numbers there. A clean clip's
+candidates do not depend on the recognizer, so they are purified once and classified by all.
 """
 
 import json
 import logging
 
 import torch
+from torch import nn
 
 from videopure.cache import read_h5, write_text_atomic
-from videopure.defenses import DefendedClassifier, build_defense
+from videopure.defenses import DefendedClassifier, Purifier, build_defense
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.robust import load_classifier, load_eval_clips, predict_defended, votes
+from videopure.evaluation.robust import (
+    EvalClips,
+    SideBySide,
+    load_classifier,
+    load_eval_clips,
+    predict_defended,
+    votes,
+)
 from videopure.runtime import machine_description, stage
 
 log = logging.getLogger("videopure.graybox_checks")
@@ -31,6 +40,17 @@ REFERENCE_DEFENSES = {
     "VideoPure_t6_dis": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}},
 }
 
+
+def accuracies(
+    classifiers: dict[str, nn.Module], purifier: Purifier, clips: torch.Tensor, data: EvalClips, seed: int, batch: int
+) -> dict[str, float]:
+    """Each recognizer's accuracy on ``clips`` behind ``purifier``, purifying every clip once."""
+    side_by_side = SideBySide(classifiers)
+    logits = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, seed, 1, batch, data.index)
+    labels = data.labels.numpy()
+    return {recognizer: float((votes(part)[:, 0] == labels).mean()) for recognizer, part in side_by_side.split(logits).items()}
+
+
 with stage(snakemake) as ctx:  # noqa: F821
     inputs, name = snakemake.input, snakemake.wildcards.dataset  # noqa: F821
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
@@ -40,24 +60,29 @@ with stage(snakemake) as ctx:  # noqa: F821
         defense: build_defense(spec, diffusion_model=diffusion_model).to(ctx.device)
         for defense, spec in REFERENCE_DEFENSES.items()
     }
+    classifiers = {
+        recognizer: load_classifier(ctx.config, name, recognizer, inputs[f"checkpoint_{recognizer}"], None, ctx.device)
+        for recognizer in snakemake.params.models  # noqa: F821
+    }
     checks = {
         "clips": len(data.clips),
         "defenses": {defense: purifier.settings() for defense, purifier in purifiers.items()},
-        "accuracy": {},
+        "accuracy": {recognizer: {defense: {} for defense in purifiers} for recognizer in classifiers},
         "attacks": {},
     }
-    for recognizer in snakemake.params.models:  # noqa: F821
-        classifier = load_classifier(ctx.config, name, recognizer, inputs[f"checkpoint_{recognizer}"], None, ctx.device)
-        adversarial = read_h5(inputs[f"pgd_{recognizer}"], expect_upstream=data.upstream, keys=["clips"])
-        checks["attacks"][recognizer] = adversarial.params["attack"]
-        sources = {"Standard Acc": data.clips, "Robust Acc* (PGD)": torch.from_numpy(adversarial["clips"])}
-        checks["accuracy"][recognizer] = {}
-        for defense, purifier in purifiers.items():
-            defended = DefendedClassifier(classifier, purifier, gradient="none")
-            checks["accuracy"][recognizer][defense] = {}
-            for column, clips in sources.items():
-                logits = predict_defended(defended, clips, seed, 1, batch_size, data.index)
-                accuracy = float((votes(logits)[:, 0] == data.labels.numpy()).mean())
+    adversarial = {}
+    for recognizer in classifiers:
+        attack = read_h5(inputs[f"pgd_{recognizer}"], expect_upstream=data.upstream, keys=["clips"])
+        checks["attacks"][recognizer] = attack.params["attack"]
+        adversarial[recognizer] = torch.from_numpy(attack["clips"])
+    for defense, purifier in purifiers.items():
+        results = {"Standard Acc": accuracies(classifiers, purifier, data.clips, data, seed, batch_size)}
+        results["Robust Acc* (PGD)"] = {
+            recognizer: accuracies({recognizer: classifier}, purifier, adversarial[recognizer], data, seed, batch_size)[recognizer]
+            for recognizer, classifier in classifiers.items()
+        }
+        for column, per_recognizer in results.items():
+            for recognizer, accuracy in per_recognizer.items():
                 checks["accuracy"][recognizer][defense][column] = accuracy
                 log.info("%s, %s, %s: %.3f", recognizer, defense, column, accuracy)
     checks["machine"] = machine_description()

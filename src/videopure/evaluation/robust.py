@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from videopure.attacks import build_attack
@@ -135,6 +136,29 @@ def predict_defended(
                 per_draw.append(logits_of(index, index + 1)[0])
         logits.append(torch.stack(per_draw))
     return torch.stack(logits).numpy()
+
+
+class SideBySide(nn.Module):
+    """Recognizers of one dataset as one classifier, their logits side by side (N, M * classes).
+
+    Behind a purifier, :func:`predict_defended` then purifies each clip once for all of them; as the
+    purifier's draws are seeded per clip and recognizers draw no random numbers, each recognizer's
+    logits (:meth:`split`) equal those of its own run.
+    """
+
+    def __init__(self, classifiers: dict[str, nn.Module]) -> None:
+        super().__init__()
+        if not classifiers:
+            raise ValueError("SideBySide needs at least one classifier")
+        self.classifiers = nn.ModuleDict(classifiers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([classifier(x) for classifier in self.classifiers.values()], dim=-1)
+
+    def split(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """Each recognizer's logits (..., classes) from side-by-side ones (..., M * classes)."""
+        parts = np.split(logits, len(self.classifiers), axis=-1)
+        return {name: np.ascontiguousarray(part) for name, part in zip(self.classifiers, parts)}
 
 
 def votes(logits: np.ndarray) -> np.ndarray:

@@ -4,7 +4,9 @@ The bars the diffusion defenses are held to, measured without Table I's adaptive
 a profile may leave out for their cost): on the evaluation set, each recognizer's accuracy on the
 clean clips and on its gray-box PGD clips, undefended, behind the classical JPEG (quality 75) and
 WN (sigma 8/255) of Table I, and behind DDIM inversion (t* = 6 of 50), DiffPure_DDPM (t* = 101) and
-VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Every
+VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Two VideoPure variants show what
+its optimisation step adds: none (temporal inversion and voting, Table IV) and the step's gradient
+taken through the UNet (``loss_through_unet``) instead of with eps_theta held fixed. Every
 clip is purified and scored as a Table I row scores it (``predict_defended``: one draw, seeded per
 clip), so a profile whose Table I has the same defense gives the same numbers there. A clean clip's
 candidates do not depend on the recognizer, so they are purified once and classified by all.
@@ -38,6 +40,13 @@ REFERENCE_DEFENSES = {
     "DDIM_Inversion_t6": {"type": "ddim_inversion", "tstar": 6},
     "DiffPure_DDPM_t101": {"type": "diffpure_ddpm", "tstar": 101},
     "VideoPure_t6_dis": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}},
+    "VideoPure_t6_dis_no_optimization": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}, "optimize": False},
+    "VideoPure_t6_dis_loss_through_unet": {
+        "type": "videopure",
+        "tstar": 6,
+        "flow": {"type": "dis"},
+        "loss_through_unet": True,
+    },
 }
 
 

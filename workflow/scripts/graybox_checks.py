@@ -33,20 +33,16 @@ from videopure.runtime import machine_description, stage
 
 log = logging.getLogger("videopure.graybox_checks")
 
+VIDEOPURE = {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}}
 REFERENCE_DEFENSES = {
     "None": {"type": "none"},
     "JPEG": {"type": "jpeg", "quality": 75},
     "WN": {"type": "white_noise", "sigma": 8 / 255},
     "DDIM_Inversion_t6": {"type": "ddim_inversion", "tstar": 6},
     "DiffPure_DDPM_t101": {"type": "diffpure_ddpm", "tstar": 101},
-    "VideoPure_t6_dis": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}},
-    "VideoPure_t6_dis_no_optimization": {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}, "optimize": False},
-    "VideoPure_t6_dis_loss_through_unet": {
-        "type": "videopure",
-        "tstar": 6,
-        "flow": {"type": "dis"},
-        "loss_through_unet": True,
-    },
+    "VideoPure_t6_dis": VIDEOPURE,
+    "VideoPure_t6_dis_no_optimization": {**VIDEOPURE, "optimize": False},
+    "VideoPure_t6_dis_loss_through_unet": {**VIDEOPURE, "loss_through_unet": True},
 }
 
 

@@ -15,6 +15,7 @@ from videopure.evaluation.robust import (
     GRAYBOX_COLUMNS,
     SideBySide,
     attack_settings,
+    defended_accuracies,
     defense_specs,
     predict_defended,
     votes,
@@ -98,3 +99,17 @@ def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_l
         np.testing.assert_array_equal(parts[name], alone)
     with pytest.raises(ValueError, match="at least one"):
         SideBySide({})
+
+
+def test_defended_accuracies_score_each_recognizer_on_one_seeded_draw():
+    torch.manual_seed(0)
+    recognizers = {"a": MeanColour(), "b": MeanColour()}
+    purifier = build_defense({"type": "white_noise", "sigma": 0.3})
+    clips, labels, ids = torch.rand(6, 3, 3, 8, 8), torch.tensor([0, 1, 2, 0, 1, 2]), np.arange(6)
+    accuracies = defended_accuracies(recognizers, purifier, clips, labels, ids, seed=0, batch_size=4)
+    assert list(accuracies) == ["a", "b"]
+    for name, recognizer in recognizers.items():
+        logits = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 1, 4, ids)
+        assert accuracies[name] == pytest.approx((votes(logits)[:, 0] == labels.numpy()).mean())
+    clean = defended_accuracies(recognizers, build_defense({"type": "none"}), clips, labels, ids, 0, 4)
+    assert clean["a"] == pytest.approx((recognizers["a"](clips).argmax(1) == labels).float().mean().item())

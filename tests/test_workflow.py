@@ -181,6 +181,18 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
         assert 100 * accuracy[defense]["Robust Acc* (PGD)"] == pytest.approx(float(row["PGD"]), abs=0.05), defense
 
 
+def test_diffusion_checks_score_the_whole_evaluation_split(smoke_run):
+    checks = json.loads((smoke_run / "results" / "models" / "smoke-ldm-checks.json").read_text())
+    clean = read_h5(smoke_run / "results" / "clean" / "smoke" / "NL.h5")
+    assert checks["split"] == "test" and checks["clips"] == len(clean["labels"])
+    accuracy = checks["accuracy"]["NL"]
+    assert list(accuracy) == ["clean", "vae_reconstruction", "ddim_inversion_t6", "diffpure_ddpm_t101"]
+    assert all(0 <= value <= 1 for value in accuracy.values())
+    # The undefended clips go through the checks' defended path and rule classify_clean's plain one alike.
+    assert accuracy["clean"] == pytest.approx(clean.params["accuracy"], abs=1e-9)
+    assert 5 < checks["vae_psnr_db"] < 60
+
+
 def test_training_benchmark_times_what_the_rules_train(smoke_run, tmp_path):
     out = tmp_path / "training.json"
     script = REPO / "benchmarks" / "mini_training.py"

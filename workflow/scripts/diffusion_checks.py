@@ -3,19 +3,22 @@
 On the evaluation split: the VAE's reconstruction PSNR, and each recognizer's accuracy on clean
 clips, on VAE reconstructions (the ceiling of every diffusion defense), after DDIM inversion to
 t* = 6 of T = 50 and DDIM denoising (no VideoPure modules), and after DiffPure_DDPM at t* = 101.
+Each clip is purified and scored as a Table I row scores it (one draw, seeded per clip), once for
+all recognizers.
 """
 
 import json
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
-from videopure.defenses import DDIMInversion, DiffPureDDPM, seeded
+from videopure.defenses import DDIMInversion, DiffPureDDPM, NoDefense
 from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.robust import load_classifier
+from videopure.evaluation.robust import defended_accuracies, load_classifier
 from videopure.params import frames_params
 from videopure.runtime import machine_description, stage
 
@@ -31,34 +34,35 @@ with stage(snakemake) as ctx:  # noqa: F821
     split = ctx.config["datasets"][name]["eval_split"]
     frames = load_frames(inputs.frames, frames_params(ctx.config, name, split))
     clips, labels = uint8_clips_to_tensor(frames.frames), torch.from_numpy(frames.labels).long()
+    clip_ids = np.arange(len(clips))
+    seed, batch_size = ctx.config["seed"], ctx.config["evaluation"]["batch_size"]
     model = load_diffusion_model(ctx.config, inputs.diffusion_model, ctx.device)
-    transforms = {
-        "vae_reconstruction": lambda x: model.decode(model.encode(x)),
-        "ddim_inversion_t6": lambda x: DDIMInversion(model, tstar=6)(x, gradient="none")[:, 0],
-        "diffpure_ddpm_t101": lambda x: DiffPureDDPM(model, tstar=101)(x, gradient="none")[:, 0],
+    with torch.no_grad():
+        reconstructions = torch.cat(
+            [
+                model.decode(model.encode(clips[start : start + batch_size].to(ctx.device))).float().cpu()
+                for start in tqdm(range(0, len(clips), batch_size), desc="vae_reconstruction", unit="batch")
+            ]
+        )
+    classifiers = {
+        model_name: load_classifier(ctx.config, name, model_name, inputs[f"checkpoint_{model_name}"], None, ctx.device)
+        for model_name in snakemake.params.models  # noqa: F821
     }
-    batch_size = ctx.config["evaluation"]["batch_size"]
-    outputs = {"clean": clips}
-    for key, transform in transforms.items():
-        parts = []
-        for batch_index, start in enumerate(tqdm(range(0, len(clips), batch_size), desc=key, unit="batch")):
-            with torch.no_grad(), seeded(ctx.config["seed"], batch_index):
-                parts.append(transform(clips[start : start + batch_size].to(ctx.device)).float().cpu())
-        outputs[key] = torch.cat(parts)
-    accuracy = {}
-    for model_name in snakemake.params.models:  # noqa: F821
-        classifier = load_classifier(ctx.config, name, model_name, inputs[f"checkpoint_{model_name}"], None, ctx.device)
-        accuracy[model_name] = {}
-        for key, videos in outputs.items():
-            with torch.no_grad():
-                predicted = torch.cat(
-                    [classifier(videos[s : s + batch_size].to(ctx.device)).argmax(1).cpu() for s in range(0, len(videos), batch_size)]
-                )
-            accuracy[model_name][key] = float((predicted == labels).float().mean())
+    no_defense = NoDefense()
+    evaluations = {
+        "clean": (no_defense, clips),
+        "vae_reconstruction": (no_defense, reconstructions),
+        "ddim_inversion_t6": (DDIMInversion(model, tstar=6), clips),
+        "diffpure_ddpm_t101": (DiffPureDDPM(model, tstar=101), clips),
+    }
+    accuracy = {model_name: {} for model_name in classifiers}
+    for key, (purifier, videos) in evaluations.items():
+        for model_name, value in defended_accuracies(classifiers, purifier, videos, labels, clip_ids, seed, batch_size).items():
+            accuracy[model_name][key] = value
     checks = {
         "split": split,
         "clips": len(clips),
-        "vae_psnr_db": psnr(outputs["vae_reconstruction"], clips),
+        "vae_psnr_db": psnr(reconstructions, clips),
         "accuracy": accuracy,
         "diffusion_model": model.identity,
         "machine": machine_description(),

@@ -16,19 +16,11 @@ import json
 import logging
 
 import torch
-from torch import nn
 
 from videopure.cache import read_h5, write_text_atomic
-from videopure.defenses import DefendedClassifier, Purifier, build_defense
+from videopure.defenses import build_defense
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.robust import (
-    EvalClips,
-    SideBySide,
-    load_classifier,
-    load_eval_clips,
-    predict_defended,
-    votes,
-)
+from videopure.evaluation.robust import defended_accuracies, load_classifier, load_eval_clips
 from videopure.runtime import machine_description, stage
 
 log = logging.getLogger("videopure.graybox_checks")
@@ -44,16 +36,6 @@ REFERENCE_DEFENSES = {
     "VideoPure_t6_dis_no_optimization": {**VIDEOPURE, "optimize": False},
     "VideoPure_t6_dis_loss_through_unet": {**VIDEOPURE, "loss_through_unet": True},
 }
-
-
-def accuracies(
-    classifiers: dict[str, nn.Module], purifier: Purifier, clips: torch.Tensor, data: EvalClips, seed: int, batch: int
-) -> dict[str, float]:
-    """Each recognizer's accuracy on ``clips`` behind ``purifier``, purifying every clip once."""
-    side_by_side = SideBySide(classifiers)
-    logits = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, seed, 1, batch, data.index)
-    labels = data.labels.numpy()
-    return {recognizer: float((votes(part)[:, 0] == labels).mean()) for recognizer, part in side_by_side.split(logits).items()}
 
 
 with stage(snakemake) as ctx:  # noqa: F821
@@ -81,9 +63,11 @@ with stage(snakemake) as ctx:  # noqa: F821
         checks["attacks"][recognizer] = attack.params["attack"]
         adversarial[recognizer] = torch.from_numpy(attack["clips"])
     for defense, purifier in purifiers.items():
-        results = {"Standard Acc": accuracies(classifiers, purifier, data.clips, data, seed, batch_size)}
+        results = {"Standard Acc": defended_accuracies(classifiers, purifier, data.clips, data.labels, data.index, seed, batch_size)}
         results["Robust Acc* (PGD)"] = {
-            recognizer: accuracies({recognizer: classifier}, purifier, adversarial[recognizer], data, seed, batch_size)[recognizer]
+            recognizer: defended_accuracies(
+                {recognizer: classifier}, purifier, adversarial[recognizer], data.labels, data.index, seed, batch_size
+            )[recognizer]
             for recognizer, classifier in classifiers.items()
         }
         for column, per_recognizer in results.items():

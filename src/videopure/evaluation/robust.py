@@ -168,6 +168,26 @@ def votes(logits: np.ndarray) -> np.ndarray:
     return majority_vote(flat).reshape(n, draws).numpy()
 
 
+def defended_accuracies(
+    classifiers: dict[str, nn.Module],
+    purifier: Purifier,
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    clip_ids: np.ndarray,
+    seed: int,
+    batch_size: int,
+) -> dict[str, float]:
+    """Each recognizer's accuracy on ``clips`` behind ``purifier``: one draw per clip, seeded as
+    :func:`predict_defended` seeds Table I's, the vote of its candidates. Every clip is purified once
+    for all recognizers (:class:`SideBySide`)."""
+    side_by_side = SideBySide(classifiers)
+    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
+    logits = predict_defended(defended, clips, seed, 1, batch_size, clip_ids)
+    return {
+        name: float((votes(part)[:, 0] == labels.numpy()).mean()) for name, part in side_by_side.split(logits).items()
+    }
+
+
 @dataclass(frozen=True)
 class EvalClips:
     """The evaluation set of a dataset as float clips (N, T, C, H, W) in [0, 1]."""

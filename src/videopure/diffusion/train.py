@@ -88,9 +88,9 @@ class VAETraining:
 
     The defaults are the mini profile's (64 x 64 frames, 2 CPU threads). Measured on the mini test
     split (PSNR per clip, mean): 800 steps with posterior samples and L1 only, 20.1 dB; 1000 steps
-    of the posterior mean with L1 + MSE at lr 3e-3, 24.8 dB; the defaults at lr 4e-3, 23.0 to
-    30.5 dB depending on the seed and machine; the defaults, 29.4 to 31.3 dB over seeds 0 to 3 (at
-    lr 4e-3 the same seeds gave 0.5 to 2.0 dB less each); the defaults on whole 64 x 64 frames (8 per
+    of the posterior mean with L1 + MSE at lr 3e-3, 24.8 dB; the defaults, 29.4 to 31.3 dB over
+    seeds 0 to 3; the defaults with lr 4e-3, 0.5 to 2.0 dB less under each of those seeds (and
+    23.0 dB once, on another machine); the defaults with lr 4e-3 on whole 64 x 64 frames (8 per
     step, the same pixels per step), 17.7 dB — crops from 32 frames see far more backgrounds and
     colours per step.
     """

@@ -12,6 +12,7 @@ from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.evaluation.robust import (
     ADAPTIVE_COLUMNS,
     COLUMNS_BY_SLUG,
+    FULL_GRADIENT_COLUMNS,
     GRAYBOX_COLUMNS,
     SideBySide,
     attack_settings,
@@ -47,6 +48,8 @@ def test_cap_is_class_balanced_seeded_and_sorted():
 
 def test_columns_and_settings():
     assert [c.name for c in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS] == ["PGD", "TT", "PGD+BPDA", "TT+BPDA", "EOT+BPDA"]
+    assert [(c.name, c.gradient) for c in FULL_GRADIENT_COLUMNS] == [("PGD+DiffAttack", "exact")]
+    assert {c.gradient for c in ADAPTIVE_COLUMNS} == {"auto"}  # the defense's own default, BPDA for diffusion
     eot = COLUMNS_BY_SLUG["eot_bpda"]
     assert attack_settings(ATTACK, eot, build_defense({"type": "white_noise"}), 3)["eot_samples"] == 20
     # a deterministic defense gives the same gradient at every draw: one draw

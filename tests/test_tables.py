@@ -1,26 +1,35 @@
-"""Table I layout: columns, '-' and 'pending' cells, the Average rule."""
+"""Table I layout: columns, '-' cells, the Average rule, and a missing measurement as an error."""
 
 from __future__ import annotations
 
 import pytest
 
-from videopure.tables.table1 import COLUMNS, PENDING, Table1Row, build_table1, to_markdown, undefended_row
+from videopure.tables.table1 import COLUMNS, Table1Row, build_table1, to_markdown, undefended_row
+
+JPEG_ATTACKS = {"PGD": 0.1, "PGD+BPDA": 0.2, "TT": 0.3, "TT+BPDA": 0.4, "EOT+BPDA": 0.5}
 
 
 def test_layout_and_average_excludes_the_none_column():
     rows = [
-        undefended_row("mini", "NL", 90, 1.0, {"PGD": 0.05}),
-        Table1Row("mini", "NL", "JPEG", 90, {"None": 0.99, "PGD": 0.1, "TT": 0.2}, ("PGD+DiffAttack",)),
+        undefended_row("mini", "NL", 90, 1.0, {"PGD": 0.05, "TT": 0.25}),
+        Table1Row("mini", "NL", "JPEG", 90, {"None": 0.99, **JPEG_ATTACKS}, ("PGD+DiffAttack",)),
+        Table1Row("mini", "NL", "DDPM", 90, {"None": 0.8, **JPEG_ATTACKS, "PGD+DiffAttack": 0.0}),
     ]
     table = build_table1(rows)
     assert tuple(table.columns) == COLUMNS
-    none, jpeg = table.iloc[0], table.iloc[1]
-    assert none["None"] == 100.0 and none["PGD"] == 5.0 and none["TT"] == PENDING
+    none, jpeg, ddpm = table.iloc[0], table.iloc[1], table.iloc[2]
+    assert none["None"] == 100.0 and none["PGD"] == 5.0 and none["TT"] == 25.0
     assert none["PGD+BPDA"] == "-" and none["Average"] == "-"
-    assert jpeg["Average"] == pytest.approx(15.0) and jpeg["PGD+BPDA"] == PENDING
+    assert jpeg["Average"] == pytest.approx(30.0) and jpeg["PGD+BPDA"] == 20.0
     assert jpeg["PGD+DiffAttack"] == "-" and jpeg["Clips"] == 90
+    assert ddpm["PGD+DiffAttack"] == 0.0 and ddpm["Average"] == pytest.approx(25.0)
     markdown = to_markdown(table, "caption")
-    assert markdown.count("\n| mini |") == 2 and "| Dataset | Model |" in markdown
+    assert markdown.count("\n| mini |") == 3 and "| Dataset | Model |" in markdown
+
+
+def test_a_missing_measurement_is_an_error():
+    with pytest.raises(ValueError, match="mini/NL/DDPM: no measurement for column PGD\\+DiffAttack"):
+        build_table1([Table1Row("mini", "NL", "DDPM", 90, {"None": 0.8, **JPEG_ATTACKS})])
 
 
 def test_empty_evaluation_set_is_an_error():

@@ -1,6 +1,7 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
-# attacks go through the defense, so their path carries it.
+# attacks go through the defense, so their path carries it. The full-gradient attack through a
+# diffusion defense's UNet is a rule of its own: it costs several times the others together.
 
 
 rule attack_graybox:
@@ -66,6 +67,33 @@ rule attack_variant:
         cpu_threads=THREADS,
     params:
         columns=["pgd_bpda"],
+        attack=config["attack"],
+        seed=config["seed"],
+        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
+    script:
+        "../scripts/attack.py"
+
+
+# PGD+DiffAttack: PGD on the full gradient through every UNet call of a diffusion defense.
+rule attack_full_gradient:
+    input:
+        unpack(adaptive_inputs),
+    output:
+        [
+            adaptive_file("{dataset}", "{model}", "{defense}", column)
+            for column in FULL_GRADIENT_SLUGS
+        ],
+    log:
+        "logs/attack_full_gradient/{dataset}/{model}/{defense}.log",
+    benchmark:
+        "results/benchmarks/attack_full_gradient/{dataset}/{model}/{defense}.tsv"
+    wildcard_constraints:
+        defense="|".join(re.escape(name) for name in FULL_GRADIENT_DEFENSES) or "^$",
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        columns=FULL_GRADIENT_SLUGS,
         attack=config["attack"],
         seed=config["seed"],
         defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],

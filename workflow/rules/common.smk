@@ -7,7 +7,12 @@ from snakemake.utils import validate
 
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
 from videopure.defenses import resolve_defense
-from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+from videopure.evaluation.robust import (
+    ADAPTIVE_COLUMNS,
+    FULL_GRADIENT_COLUMNS,
+    GRAYBOX_COLUMNS,
+    defense_specs,
+)
 from videopure.evaluation.trajectories import (
     flow_slug,
     flow_spec,
@@ -72,6 +77,8 @@ DIFFUSION_DEFENSES = [
     for name, spec in ALL_DEFENSES.items()
     if resolve_defense(spec["type"]).diffusion_based
 ]
+# Table I's rows with a PGD+DiffAttack column (the full gradient through the diffusion model).
+FULL_GRADIENT_DEFENSES = [name for name in DEFENSES if name in DIFFUSION_DEFENSES]
 VIDEOPURE_DEFENSES = {
     name: spec for name, spec in ALL_DEFENSES.items() if spec["type"] == "videopure"
 }
@@ -88,6 +95,7 @@ FLOWS = {
 }
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]
+FULL_GRADIENT_SLUGS = [column.slug for column in FULL_GRADIENT_COLUMNS]
 
 
 wildcard_constraints:
@@ -206,10 +214,13 @@ def recognizer_inputs(wildcards):
 
 
 def row_sources(wildcards):
-    """Inputs of one row: for Table I clean, gray-box attacks, and adaptive ones for a defense;
-    for an ablation variant clean, gray-box PGD and PGD+BPDA."""
+    """Inputs of one row: for Table I clean, gray-box attacks, and adaptive ones for a defense (a
+    diffusion defense's full-gradient attack too); for an ablation variant clean, gray-box PGD and
+    PGD+BPDA."""
     if wildcards.defense == "None":
         return ["clean", *GRAYBOX_SLUGS]
+    if wildcards.defense in FULL_GRADIENT_DEFENSES:
+        return ["clean", *GRAYBOX_SLUGS, *ADAPTIVE_SLUGS, *FULL_GRADIENT_SLUGS]
     if wildcards.defense in DEFENSES:
         return ["clean", *GRAYBOX_SLUGS, *ADAPTIVE_SLUGS]
     return list(ABLATION_SOURCES)

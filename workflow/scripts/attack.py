@@ -1,8 +1,10 @@
-"""Rules attack_graybox and attack_adaptive: adversarial clips of the evaluation set (float32).
+"""Rules attack_graybox, attack_adaptive, attack_variant and attack_full_gradient: adversarial
+clips of the evaluation set (float32), one output file per attack column.
 
 Gray-box: the attack sees the bare recognizer (computed once, evaluated through every defense).
-Adaptive: the attack differentiates through the defense (exact gradient or BPDA, recorded).
-One output file per attack column.
+Adaptive: the attack differentiates through the defense in the column's gradient mode (the
+defense's default, exact or BPDA, for the +BPDA columns; the full gradient for PGD+DiffAttack),
+recorded with the clips.
 """
 
 import numpy as np
@@ -27,19 +29,21 @@ with stage(snakemake) as ctx:  # noqa: F821
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}
-    purifier, target = None, classifier
+    purifier = None
     if "defense" in wildcards.keys():
         diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
         purifier = load_defense(ctx.config, snakemake.params.defense, ctx.device, diffusion_model)  # noqa: F821
-        target = DefendedClassifier(classifier, purifier, gradient="auto")
-        params.update(defense=wildcards.defense, defense_settings=purifier.settings(), gradient=target.gradient)
+        params.update(defense=wildcards.defense, defense_settings=purifier.settings())
         if diffusion_model is not None:
             upstream["diffusion_model"] = purifier.model.identity
-    else:
-        params.update(gradient="exact (bare recognizer)")
     clips, labels = data.clips.to(ctx.device), data.labels.to(ctx.device)
     for slug, path in zip(snakemake.params.columns, snakemake.output):  # noqa: F821
         column = COLUMNS_BY_SLUG[slug]
+        if purifier is None:
+            target, gradient = classifier, "exact (bare recognizer)"
+        else:
+            target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
+            gradient = target.gradient
         settings = attack_settings(ctx.config["attack"], column, purifier, ctx.config["seed"])
         adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
         write_h5(
@@ -51,7 +55,7 @@ with stage(snakemake) as ctx:  # noqa: F821
                 "index": data.index,
                 "loss_trace": trace.astype(np.float32),
             },
-            params={**params, "column": column.name, "attack": {"name": column.attack, **settings}},
+            params={**params, "gradient": gradient, "column": column.name, "attack": {"name": column.attack, **settings}},
             upstream=upstream,
             compression=None,
         )

@@ -7,10 +7,15 @@ Columns (paper Table I and Section IV-B):
 * ``PGD+BPDA``, ``TT+BPDA`` and ``EOT+BPDA`` are **adaptive** (Robust Acc): the attack
   differentiates through the defense — exactly where the defense is differentiable (white noise,
   temporal shuffle), with BPDA's identity backward where it is not (JPEG) and for the diffusion
-  purifiers, as in the paper (the full gradient through their UNet is the PGD+DiffAttack
-  column's). The gradient method of every cell is recorded. ``EOT+BPDA`` averages the gradient over ``eot_samples`` draws of a
-  stochastic defense; for a deterministic defense every draw gives the same gradient, so it uses
-  one draw and the column equals PGD+BPDA up to the random start.
+  purifiers, as in the paper. The gradient method of every cell is recorded. ``EOT+BPDA``
+  averages the gradient over ``eot_samples`` draws of a stochastic defense; for a deterministic
+  defense every draw gives the same gradient, so it uses one draw and the column equals PGD+BPDA
+  up to the random start.
+* ``PGD+DiffAttack`` is adaptive with the **full gradient** of a diffusion defense: PGD
+  differentiates through the encoder, every UNet call (each checkpointed, DiffAttack's
+  memory-saving idea), the sampler's arithmetic, VideoPure's optimisation step, the decoder and
+  the vote's mean cross-entropy. A stochastic defense draws fresh noise at every attack step, as
+  it does at test time. Only diffusion defenses have this column (paper Table I).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class AttackColumn:
     attack: str
     adaptive: bool
     eot: bool = False
+    gradient: str = "auto"  # DefendedClassifier's gradient mode of an adaptive column
 
 
 GRAYBOX_COLUMNS = (AttackColumn("PGD", "pgd", "PGD", False), AttackColumn("TT", "tt", "TT", False))
@@ -49,7 +55,8 @@ ADAPTIVE_COLUMNS = (
     AttackColumn("TT+BPDA", "tt_bpda", "TT", True),
     AttackColumn("EOT+BPDA", "eot_bpda", "PGD", True, eot=True),
 )
-COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS}
+FULL_GRADIENT_COLUMNS = (AttackColumn("PGD+DiffAttack", "pgd_diffattack", "PGD", True, gradient="exact"),)
+COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS}
 
 
 def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:

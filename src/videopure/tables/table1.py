@@ -1,8 +1,8 @@
 """Table I of the paper: defenses (rows) under attacks (columns), per dataset and recognizer.
 
 Cells hold accuracy in percent on the evaluation set. "-" marks a cell the paper leaves
-empty (adaptive attacks on an undefended model; DiffAttack on non-diffusion defenses);
-"pending" marks a cell whose stage this version of the workflow does not build yet.
+empty (adaptive attacks on an undefended model; DiffAttack on non-diffusion defenses); every
+other cell is measured.
 Average is the mean over the filled attack columns; the None column is excluded (the paper's
 JPEG average 11.8 is the mean of its five attack cells).
 """
@@ -16,12 +16,11 @@ import pandas as pd
 ATTACK_COLUMNS = ("PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack")
 COLUMNS = ("Dataset", "Model", "Defense", "None", *ATTACK_COLUMNS, "Average", "Clips")
 NOT_APPLICABLE = "-"
-PENDING = "pending"
 
 
 @dataclass(frozen=True)
 class Table1Row:
-    """One row: measured accuracies (fractions) by column; absent attack columns are pending."""
+    """One row: measured accuracies (fractions) by column, every column but those in ``not_applicable``."""
 
     dataset: str
     model: str
@@ -57,12 +56,12 @@ def build_table1(rows: list[Table1Row]) -> pd.DataFrame:
                 record[column] = _percent(row.accuracy[column])
                 filled.append(row.accuracy[column])
             else:
-                record[column] = PENDING
+                raise ValueError(f"{row.dataset}/{row.model}/{row.defense}: no measurement for column {column}")
         undefended = row.defense == "None"
         if undefended:
             record["Average"] = NOT_APPLICABLE
         else:
-            record["Average"] = _percent(sum(filled) / len(filled)) if filled else PENDING
+            record["Average"] = _percent(sum(filled) / len(filled))
         record["Clips"] = row.clips
         records.append(record)
     return pd.DataFrame.from_records(records, columns=list(COLUMNS))
@@ -92,7 +91,8 @@ def table1_caption(attack: dict) -> str:
         f"Table I: accuracy (%) on the evaluation set; l-inf eps={attack['eps'] * 255:.0f}/255, "
         f"{attack['steps']} steps of {attack['step_size'] * 255:.0f}/255, EOT {attack['eot_samples']} draws "
         "(stochastic defenses); PGD and TT gray-box, +BPDA adaptive (exact gradient where the defense is "
-        "differentiable, BPDA otherwise; see table1_settings.json)."
+        "differentiable, BPDA otherwise), PGD+DiffAttack adaptive on the full gradient through every UNet "
+        "call of a diffusion defense, one draw per step (see table1_settings.json)."
     )
 
 
@@ -100,7 +100,7 @@ def collect_table1(config: dict) -> Table1Inputs:
     """Read every prediction file of Table I (paths from :mod:`videopure.paths`)."""
     from videopure.cache import read_attrs, read_h5
     from videopure.defenses import resolve_defense
-    from videopure.evaluation.robust import ADAPTIVE_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+    from videopure.evaluation.robust import ADAPTIVE_COLUMNS, FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS, defense_specs
     from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
 
     out = Table1Inputs([], [], [], [])
@@ -110,10 +110,13 @@ def collect_table1(config: dict) -> Table1Inputs:
             correct = split["logits"].argmax(1) == split["labels"]
             size = 0
             for defense, defense_spec in defense_specs(config).items():
+                diffusion = getattr(resolve_defense(defense_spec["type"]), "diffusion_based", False)
                 columns = [("None", "clean", None)]
                 columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
+                adaptive = []
                 if defense != "None":
-                    columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in ADAPTIVE_COLUMNS]
+                    adaptive = ADAPTIVE_COLUMNS + (FULL_GRADIENT_COLUMNS if diffusion else ())
+                columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in adaptive]
                 path = predictions_file(name, model, defense)
                 record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug, _ in columns)])
                 labels, size = record["labels"], len(record["labels"])
@@ -137,7 +140,6 @@ def collect_table1(config: dict) -> Table1Inputs:
                 if defense == "None":
                     out.rows.append(undefended_row(name, model, size, accuracy.pop("None"), accuracy))
                 else:
-                    diffusion = getattr(resolve_defense(defense_spec["type"]), "diffusion_based", False)
                     not_applicable = () if diffusion else ("PGD+DiffAttack",)
                     out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable))
             out.clean.append({"dataset": name, "model": model, "split": spec["eval_split"], "clips": len(correct),

@@ -43,6 +43,21 @@ def test_every_rule_has_log_and_benchmark():
                 assert re.search(rf"(?m)^\s+{key}", block), f"{path.name}: rule {name} has no {key}"
 
 
+def test_slurm_profile_gives_every_torch_rule_a_gpu():
+    import yaml
+
+    torch_rules = set()
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule\s)", path.read_text())[1:]:
+            if "cpu_threads=THREADS" in block:  # every torch rule declares its threads as a resource
+                torch_rules.add(re.match(r"rule\s+(\w+)", block).group(1))
+    assert {"train_classifier", "attack_full_gradient", "predict"} <= torch_rules
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    gpu_rules = {rule for rule, resources in profile["set-resources"].items() if "--gres=gpu" in resources.get("slurm_extra", "")}
+    cpu_only = {"frames"}  # decord decodes and resizes on the CPU, threaded
+    assert torch_rules - cpu_only <= gpu_rules, sorted(torch_rules - cpu_only - gpu_rules)
+
+
 @pytest.mark.parametrize("profile", ["config/config.yaml", "config/smoke.yaml"])
 def test_dry_run_schedules_the_main_target(profile):
     result = subprocess.run(

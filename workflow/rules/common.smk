@@ -11,6 +11,7 @@ from videopure.evaluation.robust import (
     ADAPTIVE_COLUMNS,
     FULL_GRADIENT_COLUMNS,
     GRAYBOX_COLUMNS,
+    adaptive_columns,
     defense_specs,
 )
 from videopure.evaluation.trajectories import (
@@ -78,7 +79,11 @@ DIFFUSION_DEFENSES = [
     if resolve_defense(spec["type"]).diffusion_based
 ]
 # Table I's rows with a PGD+DiffAttack column (the full gradient through the diffusion model).
-FULL_GRADIENT_DEFENSES = [name for name in DEFENSES if name in DIFFUSION_DEFENSES]
+FULL_GRADIENT_DEFENSES = [
+    name
+    for name, spec in DEFENSES.items()
+    if set(FULL_GRADIENT_COLUMNS) <= set(adaptive_columns(spec))
+]
 VIDEOPURE_DEFENSES = {
     name: spec for name, spec in ALL_DEFENSES.items() if spec["type"] == "videopure"
 }
@@ -214,15 +219,11 @@ def recognizer_inputs(wildcards):
 
 
 def row_sources(wildcards):
-    """Inputs of one row: for Table I clean, gray-box attacks, and adaptive ones for a defense (a
-    diffusion defense's full-gradient attack too); for an ablation variant clean, gray-box PGD and
-    PGD+BPDA."""
-    if wildcards.defense == "None":
-        return ["clean", *GRAYBOX_SLUGS]
-    if wildcards.defense in FULL_GRADIENT_DEFENSES:
-        return ["clean", *GRAYBOX_SLUGS, *ADAPTIVE_SLUGS, *FULL_GRADIENT_SLUGS]
+    """Inputs of one row: for Table I clean, gray-box attacks and the defense's adaptive columns;
+    for an ablation variant clean, gray-box PGD and PGD+BPDA."""
     if wildcards.defense in DEFENSES:
-        return ["clean", *GRAYBOX_SLUGS, *ADAPTIVE_SLUGS]
+        adaptive = adaptive_columns(DEFENSES[wildcards.defense])
+        return ["clean", *GRAYBOX_SLUGS, *(column.slug for column in adaptive)]
     return list(ABLATION_SOURCES)
 
 

@@ -35,6 +35,7 @@ from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.params import frames_params
 from videopure.defenses.base import Purifier, seeded
 from videopure.defenses.defended import DefendedClassifier, majority_vote
+from videopure.defenses.registry import resolve_defense
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,16 @@ ADAPTIVE_COLUMNS = (
 )
 FULL_GRADIENT_COLUMNS = (AttackColumn("PGD+DiffAttack", "pgd_diffattack", "PGD", True, gradient="exact"),)
 COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS}
+
+
+def adaptive_columns(spec: dict[str, Any]) -> tuple[AttackColumn, ...]:
+    """Table I's adaptive columns of the defense ``spec``: none for the undefended row, the +BPDA
+    columns for every defense, and PGD+DiffAttack as well for a diffusion defense."""
+    if spec["type"] == "none":
+        return ()
+    if resolve_defense(spec["type"]).diffusion_based:
+        return ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS
+    return ADAPTIVE_COLUMNS
 
 
 def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:

@@ -99,8 +99,7 @@ def table1_caption(attack: dict) -> str:
 def collect_table1(config: dict) -> Table1Inputs:
     """Read every prediction file of Table I (paths from :mod:`videopure.paths`)."""
     from videopure.cache import read_attrs, read_h5
-    from videopure.defenses import resolve_defense
-    from videopure.evaluation.robust import ADAPTIVE_COLUMNS, FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS, defense_specs
+    from videopure.evaluation.robust import FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS, adaptive_columns, defense_specs
     from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
 
     out = Table1Inputs([], [], [], [])
@@ -110,12 +109,9 @@ def collect_table1(config: dict) -> Table1Inputs:
             correct = split["logits"].argmax(1) == split["labels"]
             size = 0
             for defense, defense_spec in defense_specs(config).items():
-                diffusion = getattr(resolve_defense(defense_spec["type"]), "diffusion_based", False)
+                adaptive = adaptive_columns(defense_spec)
                 columns = [("None", "clean", None)]
                 columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
-                adaptive = []
-                if defense != "None":
-                    adaptive = ADAPTIVE_COLUMNS + (FULL_GRADIENT_COLUMNS if diffusion else ())
                 columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in adaptive]
                 path = predictions_file(name, model, defense)
                 record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug, _ in columns)])
@@ -140,7 +136,7 @@ def collect_table1(config: dict) -> Table1Inputs:
                 if defense == "None":
                     out.rows.append(undefended_row(name, model, size, accuracy.pop("None"), accuracy))
                 else:
-                    not_applicable = () if diffusion else ("PGD+DiffAttack",)
+                    not_applicable = tuple(c.name for c in FULL_GRADIENT_COLUMNS if c not in adaptive)
                     out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable))
             out.clean.append({"dataset": name, "model": model, "split": spec["eval_split"], "clips": len(correct),
                               "accuracy": _percent(float(correct.mean())), "evaluation_set": size})

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -34,28 +35,78 @@ def test_snakefmt_check_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def rule_blocks() -> dict[str, str]:
+    """The text of each rule in workflow/rules/*.smk by name; ``use rule BASE as NAME with:`` blocks
+    keep their own text (the base's is under its own name)."""
+    blocks = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=(?:use )?rule\s)", path.read_text())[1:]:
+            name = re.match(r"(?:use rule\s+\w+\s+as\s+|rule\s+)(\w+)", block).group(1)
+            blocks[name] = block
+    return blocks
+
+
+def declares_threads(blocks: dict[str, str], name: str) -> bool:
+    """Whether a rule, or the rule it derives from, declares its torch threads as a resource."""
+    base = re.match(r"use rule\s+(\w+)", blocks[name])
+    return "cpu_threads=THREADS" in blocks[name] or bool(base and declares_threads(blocks, base.group(1)))
+
+
 def test_every_rule_has_log_and_benchmark():
-    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        blocks = re.split(r"(?m)^(?=rule\s)", path.read_text())[1:]
-        for block in blocks:
-            name = re.match(r"rule\s+(\w+)", block).group(1)
-            for key in ("log:", "benchmark:"):
-                assert re.search(rf"(?m)^\s+{key}", block), f"{path.name}: rule {name} has no {key}"
+    blocks = rule_blocks()
+    assert {"attack_adaptive", "attack_full_gradient", "table1"} <= set(blocks)
+    for name, block in blocks.items():
+        for key in ("log:", "benchmark:"):  # a derived rule needs its own: its jobs share the base's wildcards
+            assert re.search(rf"(?m)^\s+{key}", block), f"rule {name} has no {key}"
 
 
-def test_slurm_profile_gives_every_torch_rule_a_gpu():
-    import yaml
+class _JobResources(dict):
+    """A job's resources as the SLURM executor plugin reads them: ``.get`` and attributes."""
 
-    torch_rules = set()
-    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        for block in re.split(r"(?m)^(?=rule\s)", path.read_text())[1:]:
-            if "cpu_threads=THREADS" in block:  # every torch rule declares its threads as a resource
-                torch_rules.add(re.match(r"rule\s+(\w+)", block).group(1))
-    assert {"train_classifier", "attack_full_gradient", "predict"} <= torch_rules
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    gpu_rules = {rule for rule, resources in profile["set-resources"].items() if "--gres=gpu" in resources.get("slurm_extra", "")}
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def dry_run_resources(text: str) -> list[tuple[str, _JobResources]]:
+    """(rule, resources) of every job in a dry run's printout."""
+    jobs = []
+    for rule, line in re.findall(r"(?ms)^rule (\w+):\n.*?^\s+resources: (.*?)$", text):
+        resources = _JobResources()
+        for item in line.split(", "):
+            key, value = item.split("=", 1)
+            resources[key] = int(value) if value.isdigit() else value
+        jobs.append((rule, resources))
+    return jobs
+
+
+def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin():
+    """The SLURM profile as Snakemake resolves it for every rule, through the executor plugin's own
+    checks: no option it manages in slurm_extra, one GPU for each rule that runs a network."""
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+
+    targets = ["results/table1.csv", "results/table4.csv", "results/table10.csv", "results/fig5b.png",
+               "results/diagnostics/smoke-NL-gradients.json", "results/models/smoke-flow-checks.json",
+               "results/models/smoke-graybox-checks.json"]  # together they schedule every rule
+    result = subprocess.run(
+        snakemake_cmd("-n", "--forceall", "--workflow-profile", "profiles/slurm", *targets, "--configfile", "config/smoke.yaml"),
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    jobs = dry_run_resources(result.stdout)
+    blocks = rule_blocks()
+    assert {rule for rule, _ in jobs} == set(blocks)
     cpu_only = {"frames"}  # decord decodes and resizes on the CPU, threaded
-    assert torch_rules - cpu_only <= gpu_rules, sorted(torch_rules - cpu_only - gpu_rules)
+    torch_rules = {name for name in blocks if declares_threads(blocks, name)}
+    assert {"train_classifier", "attack_full_gradient", "predict"} <= torch_rules
+    for rule, resources in jobs:
+        job = SimpleNamespace(resources=resources)
+        validate_slurm_extra(job)
+        assert set_gres_string(job) == (" --gpus=1" if rule in torch_rules - cpu_only else ""), rule
+        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient"} else 240), rule
 
 
 @pytest.mark.parametrize("profile", ["config/config.yaml", "config/smoke.yaml"])

@@ -1,7 +1,8 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
-# attacks go through the defense, so their path carries it. The full-gradient attack through a
-# diffusion defense's UNet is a rule of its own: it costs several times the others together.
+# attacks go through the defense, so their path carries it. The VideoPure variants and the
+# full-gradient attack reuse rule attack_adaptive with their own columns and logs: the
+# full-gradient attack through a diffusion defense's UNet costs several times the others together.
 
 
 rule attack_graybox:
@@ -51,9 +52,7 @@ rule attack_adaptive:
 
 
 # A VideoPure variant of the ablation tables and sweeps is attacked by PGD+BPDA alone.
-rule attack_variant:
-    input:
-        unpack(adaptive_inputs),
+use rule attack_adaptive as attack_variant with:
     output:
         adaptive_file("{dataset}", "{model}", "{defense}", "pgd_bpda"),
     log:
@@ -62,22 +61,12 @@ rule attack_variant:
         "results/benchmarks/attack_variant/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in VARIANTS) or "^$",
-    threads: THREADS
-    resources:
-        cpu_threads=THREADS,
     params:
         columns=["pgd_bpda"],
-        attack=config["attack"],
-        seed=config["seed"],
-        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
-    script:
-        "../scripts/attack.py"
 
 
 # PGD+DiffAttack: PGD on the full gradient through every UNet call of a diffusion defense.
-rule attack_full_gradient:
-    input:
-        unpack(adaptive_inputs),
+use rule attack_adaptive as attack_full_gradient with:
     output:
         [
             adaptive_file("{dataset}", "{model}", "{defense}", column)
@@ -89,13 +78,5 @@ rule attack_full_gradient:
         "results/benchmarks/attack_full_gradient/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in FULL_GRADIENT_DEFENSES) or "^$",
-    threads: THREADS
-    resources:
-        cpu_threads=THREADS,
     params:
         columns=FULL_GRADIENT_SLUGS,
-        attack=config["attack"],
-        seed=config["seed"],
-        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
-    script:
-        "../scripts/attack.py"

@@ -37,8 +37,30 @@ def test_profiles_validate_and_paper_defaults_are_filled():
     assert config["diffusion"]["dtype"] == "float32"
     for name in ("config.yaml", "smoke.yaml"):
         load_config(REPO / "config" / name)
-    overlaid = load_config(REPO / "config" / "config.yaml", REPO / "config" / "mini_diffusion.yaml")
-    assert overlaid["defenses"]["Ours"]["type"] == "videopure"
+
+
+def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive_cells_by_device():
+    """One config describes all of Table I's rows (paper's order); where its adaptive cells through
+    diffusion run is the key 'diffusion_adaptive', resolved where the job graph is built."""
+    import torch
+
+    from videopure.evaluation.robust import adaptive_columns, defense_specs, not_run_columns, runs_diffusion_adaptive
+
+    mini = load_config(REPO / "config" / "config.yaml")
+    specs = defense_specs(mini)
+    assert list(specs) == ["None", "JPEG", "WN", "TemporalShuffle", "TemporalShuffle_w4",
+                           "DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion", "Ours"]
+    assert (specs["DiffPure_DDPM"]["tstar"], specs["Ours"]["tstar"]) == (101, 6)  # never shrunk to fit a CPU
+    assert mini["diffusion_adaptive"] == "auto"
+    assert runs_diffusion_adaptive({**mini, "diffusion_adaptive": "run", "device": "cpu"})
+    assert not runs_diffusion_adaptive({**mini, "diffusion_adaptive": "skip"})
+    assert not runs_diffusion_adaptive({**mini, "device": "cpu"})
+    assert runs_diffusion_adaptive({**mini, "device": "auto"}) == torch.cuda.is_available()
+    names = [column.name for column in not_run_columns(specs["Ours"], False)]
+    assert names == ["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack"]
+    assert adaptive_columns(specs["Ours"], False) == () and not_run_columns(specs["Ours"], True) == ()
+    assert adaptive_columns(specs["JPEG"], False) == adaptive_columns(specs["JPEG"])  # a CPU affords these
+    assert not_run_columns(specs["None"], False) == ()
 
 
 def test_validation_does_not_modify_its_argument(mini):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,29 @@ def smoke_run(tmp_path_factory) -> Path:
     return workdir
 
 
+FILL = ("--config", "diffusion_adaptive=run")
+"""What the fill command adds: every later run in a filled directory passes it too."""
+
+
+def fill_command(table_markdown: Path) -> list[str]:
+    """The command the note under a table prints to fill its cells marked "not run", as arguments."""
+    lines = table_markdown.read_text().splitlines()
+    command = lines[lines.index("Fill them (every other cell is reused) with:") + 2].strip()
+    return shlex.split(command)
+
+
+@pytest.fixture(scope="session")
+def smoke_filled(smoke_run, tmp_path_factory) -> Path:
+    """A copy of the smoke run after the command its Table I prints to fill the cells it did not run."""
+    workdir = tmp_path_factory.mktemp("smoke_filled") / "run"
+    shutil.copytree(smoke_run, workdir, symlinks=True)
+    command = fill_command(smoke_run / "results" / "table1.md")
+    assert command[0] == "snakemake" and command[-2:] == list(FILL), command
+    result = subprocess.run(snakemake_cmd("--directory", str(workdir), *command[1:]), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def smoke_rerun(tmp_path_factory) -> Path:
     """The same config in a second directory: videos, frames, training and logits from scratch."""
@@ -63,7 +87,57 @@ DEFENSE_ROWS = CLASSICAL_ROWS + DIFFUSION_ROWS
 ATTACK_COLUMNS = ["PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA"]
 
 
-def test_table1_has_every_row_and_column_measured(smoke_run):
+ADAPTIVE_THROUGH_DIFFUSION = ["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack"]
+
+
+def test_table1_on_a_cpu_marks_the_adaptive_cells_through_diffusion_and_names_the_fill_command(smoke_run):
+    """device: cpu resolves diffusion_adaptive 'auto' to skip: every other cell is measured, those are
+    marked, said under the table with the command that fills them, and left out of Average."""
+    table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
+    assert list(table["Defense"]) == DEFENSE_ROWS
+    diffusion = table[table["Defense"].isin(DIFFUSION_ROWS)]
+    assert (diffusion[ADAPTIVE_THROUGH_DIFFUSION] == "not run").all().all()
+    assert (table[~table["Defense"].isin(DIFFUSION_ROWS)][ADAPTIVE_THROUGH_DIFFUSION] != "not run").all().all()
+    for column in ["None", "PGD", "TT", "Average"]:
+        assert diffusion[column].astype(float).between(0, 100).all(), column
+    assert (diffusion["Average over"] == "PGD TT").all()
+    for row in diffusion.itertuples():
+        assert float(row.Average) == pytest.approx((float(row.PGD) + float(row.TT)) / 2, abs=0.051)
+    assert (table[table["Defense"] == "JPEG"]["Average over"] == "PGD PGD+BPDA TT TT+BPDA EOT+BPDA").all()
+    markdown = (smoke_run / "results" / "table1.md").read_text()
+    assert "config 'diffusion_adaptive' is 'auto' and config 'device' is 'cpu'" in markdown
+    for defense in DIFFUSION_ROWS:
+        assert f"- smoke/NL/{defense}: PGD+BPDA, TT+BPDA, EOT+BPDA, PGD+DiffAttack" in markdown
+    assert fill_command(smoke_run / "results" / "table1.md")[1:] == [
+        "--cores", "4", TARGET, "--configfile", str(REPO / "config" / "smoke.yaml"), *FILL
+    ]
+    settings = json.loads((smoke_run / "results" / "table1_settings.json").read_text())
+    assert settings["diffusion_adaptive"]["run"] is False
+    not_run = {(c["defense"], c["column"]) for c in settings["cells"] if c["status"] == "not run"}
+    assert not_run == {(defense, column) for defense in DIFFUSION_ROWS for column in ADAPTIVE_THROUGH_DIFFUSION}
+    assert all("accuracy" not in c and c["fill_command"] for c in settings["cells"] if c["status"] == "not run")
+    # Nothing was attacked through a diffusion defense.
+    attacked = {path.parent.name for path in (smoke_run / "results" / "attacks" / "smoke" / "NL" / "adaptive").glob("*/*.h5")}
+    assert attacked and not attacked & set(DIFFUSION_ROWS), attacked
+
+
+def test_the_fill_command_fills_exactly_the_cells_marked_not_run(smoke_run, smoke_filled):
+    before = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
+    after = pd.read_csv(smoke_filled / TARGET, dtype=str, keep_default_na=False)
+    assert before.shape == after.shape and "not run" not in after.to_numpy()
+    marked = before == "not run"
+    assert marked.to_numpy().sum() == len(DIFFUSION_ROWS) * len(ADAPTIVE_THROUGH_DIFFUSION)
+    averages = before["Defense"].isin(DIFFUSION_ROWS).to_numpy()[:, None] & before.columns.isin(["Average", "Average over"])
+    unchanged = ~marked.to_numpy() & ~averages
+    assert (before.to_numpy()[unchanged] == after.to_numpy()[unchanged]).all()  # measured cells reused, bit for bit
+    assert (after[before["Defense"].isin(DIFFUSION_ROWS)]["Average over"] == "PGD PGD+BPDA TT TT+BPDA EOT+BPDA PGD+DiffAttack").all()
+    assert "not run" not in (smoke_filled / "results" / "table1.md").read_text()
+    rerun = run_snakemake(smoke_filled, "-n", TARGET, *FILL)
+    assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+
+
+def test_table1_has_every_row_and_column_measured(smoke_filled):
+    smoke_run = smoke_filled
     table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
     assert list(table["Model"]) == ["NL"] * len(DEFENSE_ROWS)
     assert list(table["Defense"]) == DEFENSE_ROWS and set(table["Dataset"]) == {"smoke"}
@@ -114,10 +188,24 @@ VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (4, 7, 8, 9, 10)] + [
 
 
 @pytest.fixture(scope="session")
-def smoke_ablations(smoke_run) -> Path:
-    result = run_snakemake(smoke_run, *VIDEOPURE_TARGETS)
+def smoke_ablations(smoke_filled) -> Path:
+    result = run_snakemake(smoke_filled, *VIDEOPURE_TARGETS, *FILL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return smoke_run
+    return smoke_filled
+
+
+def test_ablation_table_and_sweep_on_a_cpu_mark_robust_acc_not_run(smoke_run):
+    result = run_snakemake(smoke_run, "results/table8.csv", "results/fig5b.png")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    results = smoke_run / "results"
+    table = pd.read_csv(results / "table8.csv", dtype=str, keep_default_na=False)
+    assert (table["Robust Acc"] == "not run").all()
+    assert table[["Standard Acc", "Robust Acc*"]].astype(float).stack().between(0, 100).all()
+    assert "- Ours: Robust Acc" in (results / "table8.md").read_text()
+    points = pd.read_csv(results / "fig5b.csv", dtype=str, keep_default_na=False)
+    assert (points["Robust Acc"] == "not run").all() and (results / "fig5b.png").stat().st_size > 0
+    caption = (results / "fig5b.md").read_text()
+    assert "Robust Acc not run" in caption and "diffusion_adaptive=run" in caption
 
 
 def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):
@@ -188,6 +276,10 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
 
 
 def test_diffusion_checks_score_the_whole_evaluation_split(smoke_run):
+    result = run_snakemake(smoke_run, "results/models/smoke-ldm-checks.json")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert (smoke_run / "logs" / "diffusion_checks" / "smoke.log").exists()
+    assert (smoke_run / "results" / "benchmarks" / "diffusion_checks" / "smoke.tsv").exists()
     checks = json.loads((smoke_run / "results" / "models" / "smoke-ldm-checks.json").read_text())
     clean = read_h5(smoke_run / "results" / "clean" / "smoke" / "NL.h5")
     assert checks["split"] == "test" and checks["clips"] == len(clean["labels"])
@@ -248,7 +340,7 @@ def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
 def test_new_flow_training_settings_retrain_the_raft_small_alone(smoke_ablations, tmp_path):
     extra = tmp_path / "flow.yaml"
     extra.write_text("flow_training: {steps: 5, batch_size: 2, iterations: 2}\n")
-    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/models/smoke-flow-checks.json", extra_config=extra))
+    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/models/smoke-flow-checks.json", *FILL, extra_config=extra))
     assert rules == {"train_flow", "flow_checks"}, rules
 
 
@@ -268,13 +360,13 @@ def test_sweep_figures_plot_every_point(smoke_ablations):
 def test_a_new_alpha_s_reuses_every_cache(smoke_ablations, tmp_path):
     extra = tmp_path / "alpha.yaml"
     extra.write_text("sweeps: {tstar: [1, 2], alpha_s: [-2.0, -4.0, -8.0]}\n")
-    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/fig5b.png", extra_config=extra))
+    rules = scheduled_rules(run_snakemake(smoke_ablations, "-n", "results/fig5b.png", *FILL, extra_config=extra))
     assert rules == {"predict", "attack_variant", "sweep_figure"}, rules
 
 
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):
     rules = ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set")
-    diffusion = ("train_vae", "reconstruct_frames", "train_unet", "diffusion_checks", "encode", "invert", "flow")
+    diffusion = ("train_vae", "reconstruct_frames", "train_unet", "encode", "invert", "flow")
     for rule in (*rules, *diffusion):
         assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
         assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
@@ -327,10 +419,11 @@ def scheduled_rules(result: subprocess.CompletedProcess) -> set[str]:
     raise AssertionError(f"no job-stats table in the dry run's output:\n{text[-2000:]}")
 
 
-def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_run, tmp_path):
+def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_filled, tmp_path):
+    smoke_run = smoke_filled
     downstream = tmp_path / "tstar.yaml"
     downstream.write_text("defenses:\n  DiffPure_DDPM: {type: diffpure_ddpm, tstar: 51}\n")
-    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=downstream))
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=downstream))
     assert {"attack_adaptive", "predict", "table1"} <= rules
     assert not rules & {"train_vae", "train_unet", "encode_clean", "encode_graybox", "attack_graybox"}, rules
 
@@ -338,8 +431,8 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_ru
     unet = {**smoke["diffusion"]["unet"], "steps": smoke["diffusion"]["unet"]["steps"] + 1}
     retrained = tmp_path / "unet.yaml"
     retrained.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "unet": unet}}))
-    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=retrained))
-    assert {"train_unet", "encode_clean", "encode_graybox", "diffusion_checks", "predict"} <= rules
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=retrained))
+    assert {"train_unet", "encode_clean", "encode_graybox", "attack_full_gradient", "predict"} <= rules
     assert not rules & {"train_vae", "train_classifier", "attack_graybox"}, rules
 
     # The recognizer trains on the VAE's reconstructions (smoke: train.vae_reconstructions), so a new
@@ -347,7 +440,7 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_ru
     vae = {**smoke["diffusion"]["vae"], "steps": smoke["diffusion"]["vae"]["steps"] + 1}
     new_vae = tmp_path / "vae.yaml"
     new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}}))
-    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=new_vae))
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=new_vae))
     assert {"train_vae", "reconstruct_frames", "train_classifier", "attack_graybox", "train_unet"} <= rules
 
 
@@ -402,3 +495,34 @@ def test_a_new_defense_needs_one_class_and_one_config_entry(smoke_run, tmp_path)
     assert len(row) == 1 and float(row["PGD+BPDA"].iloc[0]) >= 0
     ran = result.stdout + result.stderr
     assert "train_classifier" not in ran and "attack_graybox" not in ran  # earlier stages reused
+
+
+def test_gpu_script_recomputes_the_adaptive_cells_through_diffusion_as_the_rules_do(smoke_filled, tmp_path):
+    """benchmarks/gpu_table1.sh packs a CPU run and, without Snakemake, computes the cells the CPU
+    did not run; on the whole evaluation set (one attack batch, as the rules') they are Table I's."""
+    from videopure.evaluation.robust import COLUMNS_BY_SLUG
+    from videopure.paths import adaptive_file
+
+    workdir = make_workdir(tmp_path / "cpu_run")
+    shutil.copytree(smoke_filled / "results", workdir / "results", symlinks=True)
+    script = REPO / "benchmarks" / "gpu_table1.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_TABLE1_WHEELS": "0", "OUT": str(tmp_path)}
+    packed = subprocess.run(["bash", str(script), "pack", "config/smoke.yaml"], cwd=workdir, env=env, capture_output=True, text=True)
+    assert packed.returncode == 0, packed.stderr[-3000:]
+    assert "packed" in packed.stdout and (workdir / ".gpu" / "results" / "models" / "smoke-ldm").is_dir()
+    defenses = ["DiffPure_DDIM", "Ours"]
+    command = ["bash", str(script), "run", "--clips-per-class", "100", "--defenses", *defenses]
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_table1.json").read_text())
+    table = pd.read_csv(smoke_filled / TARGET, dtype=str, keep_default_na=False).set_index("Defense")
+    assert report["clips"] == int(table.loc["Ours", "Clips"]) and report["skipped"] == []
+    assert [(c["defense"], c["column"]) for c in report["cells"]] == [
+        (defense, column) for defense in defenses for column in ADAPTIVE_THROUGH_DIFFUSION
+    ]
+    slugs = {column.name: slug for slug, column in COLUMNS_BY_SLUG.items()}
+    for cell in report["cells"]:
+        assert cell["accuracy"] == float(table.loc[cell["defense"], cell["column"]]), cell
+        rule = read_h5(smoke_filled / adaptive_file("smoke", "NL", cell["defense"], slugs[cell["column"]]))
+        assert cell["attack"] == rule.params["attack"] and cell["gradient"] == rule.params["gradient"]
+        assert cell["final_mean_loss"] == pytest.approx(float(rule["loss_trace"][-1].mean()), rel=1e-4), cell

@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from tests.helpers import REPO, snakemake_cmd
+from videopure.paths import adaptive_file
 
 # Snakemake recommends conda:/container: on every rule; conda and containers are not reachable
-# on the machines this artifact targets, and the project's venv is the environment (README).
+# on the machines this artifact targets, and the project's venv is the environment (docs/architecture.md).
 ALLOWED_LINT = "Specify a conda environment or container for each rule."
 
 
@@ -90,7 +91,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin():
 
     targets = ["results/table1.csv", "results/table4.csv", "results/table10.csv", "results/fig5b.png",
                "results/diagnostics/smoke-NL-gradients.json", "results/models/smoke-flow-checks.json",
-               "results/models/smoke-graybox-checks.json"]  # together they schedule every rule
+               "results/models/smoke-graybox-checks.json", "results/models/smoke-ldm-checks.json"]  # every rule
     result = subprocess.run(
         snakemake_cmd("-n", "--forceall", "--workflow-profile", "profiles/slurm", *targets, "--configfile", "config/smoke.yaml"),
         cwd=REPO, capture_output=True, text=True,
@@ -99,6 +100,10 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin():
     jobs = dry_run_resources(result.stdout)
     blocks = rule_blocks()
     assert {rule for rule, _ in jobs} == set(blocks)
+    # The profile says diffusion_adaptive: run, so a login node without a GPU schedules every cell.
+    for defense in ("DiffPure_DDPM", "Ours"):
+        for column in ("pgd_bpda", "tt_bpda", "eot_bpda", "pgd_diffattack"):
+            assert adaptive_file("smoke", "NL", defense, column) in result.stdout, (defense, column)
     cpu_only = {"frames"}  # decord decodes and resizes on the CPU, threaded
     torch_rules = {name for name in blocks if declares_threads(blocks, name)}
     assert {"train_classifier", "attack_full_gradient", "predict"} <= torch_rules

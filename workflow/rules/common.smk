@@ -1,6 +1,7 @@
 # Shared by every rule: validated config, paths of each stage's files, input functions.
 import os
 import re
+import shlex
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -13,6 +14,8 @@ from videopure.evaluation.robust import (
     GRAYBOX_COLUMNS,
     adaptive_columns,
     defense_specs,
+    diffusion_adaptive_reason,
+    runs_diffusion_adaptive,
 )
 from videopure.evaluation.trajectories import (
     flow_slug,
@@ -43,14 +46,20 @@ from videopure.paths import (
     trained_vae_dir,
 )
 from videopure.tables.ablations import (
-    ABLATION_SOURCES,
     ABLATION_TABLES,
     FIGURES,
     ablation_setup,
+    ablation_sources,
 )
 
 # Progress bars redraw at most every 30 s, so rule logs stay readable (tqdm reads TQDM_* defaults).
 os.environ.setdefault("TQDM_MININTERVAL", "30")
+# Every job inherits these glibc settings: without them glibc hands the large tensors a step frees
+# back to the kernel and faults them in again at the next step (up to 240 000 minor page faults a
+# second); with them torch jobs took 7-34 % less wall time with bit-identical outputs
+# (docs/results/2026-12-03-page-faults.md).
+os.environ.setdefault("MALLOC_MMAP_THRESHOLD_", "4294967296")
+os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "4294967296")
 
 validate(config, "../schemas/config.schema.yaml")
 try:
@@ -65,6 +74,8 @@ if _missing:
         + "\n  - ".join(_missing)
     )
 
+# Decided here, where the job graph is built, never inside a job (config 'diffusion_adaptive').
+DIFFUSION_ADAPTIVE = runs_diffusion_adaptive(config)
 DATASETS = config["datasets"]
 THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
@@ -144,17 +155,6 @@ def reconstructed_train_input(wildcards):
     }
 
 
-def trained_diffusion_checks():
-    """Quality checks of every diffusion model the workflow trains (rule diffusion_checks)."""
-    if not DIFFUSION_DEFENSES:
-        return []
-    return [
-        diffusion_checks_file(dataset)
-        for dataset in DATASETS
-        if DATASETS[dataset]["diffusion_model"] is None
-    ]
-
-
 def diffusion_checks_inputs(wildcards):
     """The trained model, the evaluation split's frames and every recognizer's checkpoint."""
     dataset = wildcards.dataset
@@ -220,11 +220,33 @@ def recognizer_inputs(wildcards):
 
 def row_sources(wildcards):
     """Inputs of one row: for Table I clean, gray-box attacks and the defense's adaptive columns;
-    for an ablation variant clean, gray-box PGD and PGD+BPDA."""
+    for an ablation variant clean, gray-box PGD and PGD+BPDA; adaptive attacks through a
+    diffusion defense only where DIFFUSION_ADAPTIVE says so."""
     if wildcards.defense in DEFENSES:
-        adaptive = adaptive_columns(DEFENSES[wildcards.defense])
+        adaptive = adaptive_columns(DEFENSES[wildcards.defense], DIFFUSION_ADAPTIVE)
         return ["clean", *GRAYBOX_SLUGS, *(column.slug for column in adaptive)]
-    return list(ABLATION_SOURCES)
+    return list(ablation_sources(DIFFUSION_ADAPTIVE))
+
+
+def diffusion_adaptive_params(target):
+    """A table rule's view of the adaptive attacks through diffusion defenses: whether they run,
+    and otherwise why not and the command (this run's config files) that builds ``target`` with them.
+    """
+    command = ["snakemake", "--cores", "4", target]
+    configfiles = [str(path) for path in workflow.config_settings.configfiles]
+    if configfiles:
+        command += ["--configfile", *configfiles]
+    overrides = [
+        arg
+        for arg in workflow.config_settings.config_args or []
+        if not arg.startswith("diffusion_adaptive=")
+    ]
+    command += ["--config", *overrides, "diffusion_adaptive=run"]
+    return {
+        "run": DIFFUSION_ADAPTIVE,
+        "reason": "" if DIFFUSION_ADAPTIVE else diffusion_adaptive_reason(config),
+        "fill_command": "" if DIFFUSION_ADAPTIVE else shlex.join(command),
+    }
 
 
 def flow_weights(flow):

@@ -12,7 +12,6 @@ rule table1:
             for model in classifier_names(dataset)
         ],
         predictions=table1_predictions(),
-        diffusion_checks=trained_diffusion_checks(),
     output:
         csv="results/table1.csv",
         markdown="results/table1.md",
@@ -24,6 +23,8 @@ rule table1:
     benchmark:
         "results/benchmarks/table1.tsv"
     threads: 1
+    params:
+        diffusion_adaptive=diffusion_adaptive_params("results/table1.csv"),
     script:
         "../scripts/table1.py"
 
@@ -42,6 +43,10 @@ rule ablation_table:
     wildcard_constraints:
         table="|".join(ABLATION_TABLES),
     threads: 1
+    params:
+        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+            f"results/{wildcards.table}.csv"
+        ),
     script:
         "../scripts/ablation_table.py"
 
@@ -95,5 +100,9 @@ rule sweep_figure:
     wildcard_constraints:
         figure="|".join(FIGURES),
     threads: 1
+    params:
+        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+            f"results/{wildcards.figure}.png"
+        ),
     script:
         "../scripts/sweep_figure.py"

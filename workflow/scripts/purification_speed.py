@@ -31,7 +31,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     baseline, ours = (report["defenses"][name]["median_seconds"] for name in params.defenses)
     report["ratio"] = baseline / ours
     # A new sweep point (alpha_s doubled) from the cached latents, trajectory and flow, against the
-    # VideoPure row from scratch: the cost model of the sweeps (README, "Caches and sweeps").
+    # VideoPure row from scratch: the cost model of the sweeps (docs/method.md, "Caches and sweeps").
     videopure_name, videopure_spec = list(params.defenses.items())[1]
     purifier = load_defense(ctx.config, videopure_spec, ctx.device, inputs.diffusion_model)
     new_point = VideoPure(purifier.model, **{**{k: v for k, v in videopure_spec.items() if k != "type"},

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import decord
 import numpy as np
 from tqdm import tqdm
 
@@ -138,6 +137,10 @@ def load_clip(record: VideoRecord, clip: dict[str, Any], short_video: str, *, na
 def _decode_video(path: Path, clip: dict[str, Any], short_video: str, name: str) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"video '{path}' does not exist; re-download it or remove it from the split list")
+    # Imported here: reading extracted frames (load_frames) must not need it, e.g. on a GPU machine
+    # that gets the frames extracted elsewhere (benchmarks/gpu_table1.sh).
+    import decord
+
     # decord raises DECORDError (a plain Exception) or RuntimeError on unreadable files.
     try:
         reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)

@@ -60,14 +60,48 @@ FULL_GRADIENT_COLUMNS = (AttackColumn("PGD+DiffAttack", "pgd_diffattack", "PGD",
 COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS}
 
 
-def adaptive_columns(spec: dict[str, Any]) -> tuple[AttackColumn, ...]:
+def adaptive_columns(spec: dict[str, Any], through_diffusion: bool = True) -> tuple[AttackColumn, ...]:
     """Table I's adaptive columns of the defense ``spec``: none for the undefended row, the +BPDA
-    columns for every defense, and PGD+DiffAttack as well for a diffusion defense."""
+    columns for every defense, and PGD+DiffAttack as well for a diffusion defense.
+
+    ``through_diffusion=False`` (config ``diffusion_adaptive`` resolved to skip, see
+    :func:`runs_diffusion_adaptive`) leaves a diffusion defense without any: they are the columns
+    a CPU cannot afford, marked "not run" in the tables.
+    """
     if spec["type"] == "none":
         return ()
     if resolve_defense(spec["type"]).diffusion_based:
-        return ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS
+        return ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS if through_diffusion else ()
     return ADAPTIVE_COLUMNS
+
+
+def not_run_columns(spec: dict[str, Any], through_diffusion: bool) -> tuple[AttackColumn, ...]:
+    """The adaptive columns of ``spec`` that :func:`adaptive_columns` leaves out under ``through_diffusion``."""
+    run = adaptive_columns(spec, through_diffusion)
+    return tuple(column for column in adaptive_columns(spec) if column not in run)
+
+
+def runs_diffusion_adaptive(config: dict[str, Any]) -> bool:
+    """Whether the adaptive attacks through the diffusion defenses are scheduled (config
+    ``diffusion_adaptive``): ``run`` yes, ``skip`` no, ``auto`` where this process sees a CUDA
+    device and config ``device`` is not ``cpu``.
+
+    Called where Snakemake builds its job graph, which on a cluster is often a login node without
+    a GPU: there the setting is explicit (``profiles/slurm`` says ``run``), never probed in a job.
+    """
+    setting = config["diffusion_adaptive"]
+    if setting == "auto":
+        return config["device"] != "cpu" and torch.cuda.is_available()
+    return setting == "run"
+
+
+def diffusion_adaptive_reason(config: dict[str, Any]) -> str:
+    """Why :func:`runs_diffusion_adaptive` says no, in words for a table's note."""
+    if config["diffusion_adaptive"] == "skip":
+        return "config 'diffusion_adaptive' is 'skip'"
+    if config["device"] == "cpu":
+        return "config 'diffusion_adaptive' is 'auto' and config 'device' is 'cpu'"
+    return "config 'diffusion_adaptive' is 'auto' and the machine that built the job graph has no CUDA device"
 
 
 def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:
@@ -100,12 +134,13 @@ def run_attack(
     """Attack ``clips`` in batches; return the adversarial clips and the per-clip loss trace (steps+1, N).
 
     Each batch gets its own seed (``settings['seed']`` + batch index) so a batch's random start and
-    draws do not depend on how many batches came before it.
+    draws do not depend on how many batches came before it. Progress over batches and over each
+    batch's steps goes to stderr, the rule's log in the workflow.
     """
     adversarial, traces = [], []
     starts = range(0, len(clips), batch_size)
     for batch_index, start in enumerate(tqdm(starts, desc=f"attack {column.name}", unit="batch")):
-        attack = build_attack(column.attack, model, **{**settings, "seed": settings["seed"] + batch_index})
+        attack = build_attack(column.attack, model, **{**settings, "seed": settings["seed"] + batch_index}, progress=True)
         stop = start + batch_size
         adversarial.append(attack(clips[start:stop], labels[start:stop]).cpu())
         traces.append(attack.loss_trace.numpy())

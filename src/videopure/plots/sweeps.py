@@ -12,19 +12,25 @@ METRICS = ("Standard Acc", "Robust Acc*", "Robust Acc")
 LABELS = {"tstar": "diffusion timestep t*", "alpha_s": "optimisation step size α_s"}
 
 
-def plot_sweep(points: pd.DataFrame, parameter: str, png: str | Path, pdf: str | Path, title: str) -> None:
-    """Draw ``points`` (one row per swept value: ``parameter`` and the :data:`METRICS` in percent)
-    as one line per metric, and write PNG and PDF atomically."""
+def plot_sweep(
+    points: pd.DataFrame, parameter: str, png: str | Path, pdf: str | Path, title: str, metrics=METRICS
+) -> None:
+    """Draw ``points`` (one row per swept value: ``parameter`` and ``metrics``, a subset of
+    :data:`METRICS`, in percent) as one line per metric, and write PNG and PDF atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    missing = [column for column in (parameter, *METRICS) if column not in points]
+    unknown = [metric for metric in metrics if metric not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"sweep metrics {list(metrics)}: expected a non-empty subset of {METRICS}")
+    missing = [column for column in (parameter, *metrics) if column not in points]
     if missing:
         raise ValueError(f"sweep points lack the column(s) {missing}")
-    long = points.melt(id_vars=[parameter], value_vars=list(METRICS), var_name="metric", value_name="accuracy (%)")
+    long = points.melt(id_vars=[parameter], value_vars=list(metrics), var_name="metric", value_name="accuracy (%)")
+    long["accuracy (%)"] = long["accuracy (%)"].astype(float)
     sns.set_theme(style="whitegrid", context="paper")
     figure, axes = plt.subplots(figsize=(4.2, 3.0))
     sns.lineplot(data=long, x=parameter, y="accuracy (%)", hue="metric", style="metric", markers=True, dashes=False, ax=axes)

@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from videopure.tables.table1 import NOT_RUN
+
 ABLATION_TABLES = ("table4", "table7", "table8", "table9")
 ABLATION_SOURCES = ("clean", "pgd", "pgd_bpda")
 """What every ablation row reads: the clean clips, gray-box PGD, and PGD+BPDA through the variant."""
@@ -72,6 +74,13 @@ def ablation_rows(table: str, tstar: int) -> list[AblationRow]:
             AblationRow(_checks(names, (True, True))),
         ]
     raise ValueError(f"unknown ablation table {table!r}; expected one of {ABLATION_TABLES}")
+
+
+def ablation_sources(through_diffusion: bool) -> tuple[str, ...]:
+    """The sources an ablation row is measured on: :data:`ABLATION_SOURCES`, less PGD+BPDA through
+    the variant (an adaptive attack through a diffusion defense) when config ``diffusion_adaptive``
+    resolves to skip (``videopure.evaluation.robust.runs_diffusion_adaptive``)."""
+    return ABLATION_SOURCES if through_diffusion else ABLATION_SOURCES[:2]
 
 
 def variant_name(base: str, overrides: Mapping[str, Any]) -> str:
@@ -168,31 +177,33 @@ class VariantAccuracy:
     """What one variant's predictions file (rule predict) gives a table row or a sweep point."""
 
     accuracy: dict[str, float]
-    """Fraction of the evaluation set whose vote is the label, for each source of :data:`ABLATION_SOURCES`."""
+    """Fraction of the evaluation set whose vote is the label, for each source read."""
     clips: int
     defense_settings: dict[str, Any]
 
 
-def read_variant_accuracy(path: str | Path) -> VariantAccuracy:
-    """Accuracy of every :data:`ABLATION_SOURCES` source from a predictions file (rule predict)."""
+def read_variant_accuracy(path: str | Path, sources: tuple[str, ...] = ABLATION_SOURCES) -> VariantAccuracy:
+    """Accuracy of every source of ``sources`` (:func:`ablation_sources`) from a predictions file (rule predict)."""
     from videopure.cache import read_h5
 
-    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in ABLATION_SOURCES)])
+    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in sources)])
     labels = record["labels"]
-    accuracy = {source: float((record[f"{source}/votes"] == labels[:, None]).mean()) for source in ABLATION_SOURCES}
+    accuracy = {source: float((record[f"{source}/votes"] == labels[:, None]).mean()) for source in sources}
     return VariantAccuracy(accuracy, len(labels), record.params["defense_settings"])
 
 
 def build_ablation_table(setup: AblationSetup, table: str, accuracy: Mapping[str, Mapping[str, float]], clips: int) -> pd.DataFrame:
     """The table in the paper's layout: descriptor columns, then accuracies in percent.
 
-    ``accuracy[variant][source]`` is a fraction for each source of :data:`ABLATION_SOURCES`.
+    ``accuracy[variant][source]`` is a fraction for each source measured; a source of
+    :data:`ABLATION_SOURCES` that was not (:func:`ablation_sources`) is marked "not run".
     """
     records = []
     for name, row in setup.rows(table):
         record: dict[str, Any] = dict(row.labels)
         for source, column in ACCURACY_COLUMNS.items():
-            record[column] = round(100.0 * accuracy[name][source], 1)
+            measured = source in accuracy[name]
+            record[column] = round(100.0 * accuracy[name][source], 1) if measured else NOT_RUN
         record["Clips"] = clips
         record["Defense"] = name
         records.append(record)

@@ -1,10 +1,13 @@
 """Table I of the paper: defenses (rows) under attacks (columns), per dataset and recognizer.
 
 Cells hold accuracy in percent on the evaluation set. "-" marks a cell the paper leaves
-empty (adaptive attacks on an undefended model; DiffAttack on non-diffusion defenses); every
-other cell is measured.
-Average is the mean over the filled attack columns; the None column is excluded (the paper's
-JPEG average 11.8 is the mean of its five attack cells).
+empty (adaptive attacks on an undefended model; DiffAttack on non-diffusion defenses); "not run"
+marks an adaptive cell through a diffusion defense that this build did not schedule (config
+``diffusion_adaptive``), and the Markdown table names the command that fills it; every other
+cell is measured.
+Average is the mean over the measured attack columns, which "Average over" names, so a row with
+cells not run cannot be read as a full one; the None column is excluded (the paper's JPEG
+average 11.8 is the mean of its five attack cells).
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 ATTACK_COLUMNS = ("PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack")
-COLUMNS = ("Dataset", "Model", "Defense", "None", *ATTACK_COLUMNS, "Average", "Clips")
+COLUMNS = ("Dataset", "Model", "Defense", "None", *ATTACK_COLUMNS, "Average", "Average over", "Clips")
 NOT_APPLICABLE = "-"
+NOT_RUN = "not run"
 
 
 @dataclass(frozen=True)
 class Table1Row:
-    """One row: measured accuracies (fractions) by column, every column but those in ``not_applicable``."""
+    """One row: measured accuracies (fractions) by column, every column but those in
+    ``not_applicable`` (the paper leaves them empty) and ``not_run`` (this build did not schedule them)."""
 
     dataset: str
     model: str
@@ -28,6 +33,7 @@ class Table1Row:
     clips: int
     accuracy: dict[str, float]
     not_applicable: tuple[str, ...] = ()
+    not_run: tuple[str, ...] = ()
 
 
 def undefended_row(dataset: str, model: str, clips: int, clean_accuracy: float, measured: dict[str, float]) -> Table1Row:
@@ -48,32 +54,60 @@ def build_table1(rows: list[Table1Row]) -> pd.DataFrame:
             raise ValueError(f"{row.dataset}/{row.model}/{row.defense}: empty evaluation set")
         record: dict[str, object] = {"Dataset": row.dataset, "Model": row.model, "Defense": row.defense}
         record["None"] = _percent(row.accuracy["None"])
-        filled = []
+        filled = {}
         for column in ATTACK_COLUMNS:
             if column in row.not_applicable:
                 record[column] = NOT_APPLICABLE
+            elif column in row.not_run:
+                record[column] = NOT_RUN
             elif column in row.accuracy:
                 record[column] = _percent(row.accuracy[column])
-                filled.append(row.accuracy[column])
+                filled[column] = row.accuracy[column]
             else:
                 raise ValueError(f"{row.dataset}/{row.model}/{row.defense}: no measurement for column {column}")
-        undefended = row.defense == "None"
-        if undefended:
-            record["Average"] = NOT_APPLICABLE
+        if row.defense == "None":
+            record["Average"] = record["Average over"] = NOT_APPLICABLE
         else:
-            record["Average"] = _percent(sum(filled) / len(filled))
+            record["Average"] = _percent(sum(filled.values()) / len(filled))
+            record["Average over"] = " ".join(filled)
         record["Clips"] = row.clips
         records.append(record)
     return pd.DataFrame.from_records(records, columns=list(COLUMNS))
 
 
-def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency) with a caption line."""
+def to_markdown(table: pd.DataFrame, caption: str, note: str = "") -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency) with a caption line and a note under it."""
     header = "| " + " | ".join(table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     lines = [f"**{caption}**", "", header, rule]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    if note:
+        lines += ["", note.rstrip("\n")]
     return "\n".join(lines) + "\n"
+
+
+def not_run_note(table: pd.DataFrame, keys: list[str], diffusion_adaptive: dict) -> str:
+    """The note under a table with cells marked :data:`NOT_RUN`: which cells, why, and the command
+    that fills them (``diffusion_adaptive``: the table rule's params, see ``common.smk``); "" when
+    every cell was run. ``keys``: the columns that name a row."""
+    cells = []
+    for row in table.to_dict("records"):
+        missing = [column for column, value in row.items() if value == NOT_RUN]
+        if missing:
+            cells.append(f"- {'/'.join(str(row[key]) for key in keys)}: {', '.join(missing)}")
+    if not cells:
+        return ""
+    return "\n".join(
+        [
+            f"Cells marked \"{NOT_RUN}\" are adaptive attacks through a diffusion defense, which this build did not "
+            f"schedule: {diffusion_adaptive['reason']}. They are GPU or cluster work (docs/usage.md). Not run:",
+            *cells,
+            "",
+            "Fill them (every other cell is reused) with:",
+            "",
+            f"    {diffusion_adaptive['fill_command']}",
+        ]
+    )
 
 
 @dataclass
@@ -96,10 +130,20 @@ def table1_caption(attack: dict) -> str:
     )
 
 
-def collect_table1(config: dict) -> Table1Inputs:
-    """Read every prediction file of Table I (paths from :mod:`videopure.paths`)."""
+def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
+    """Read every prediction file of Table I (paths from :mod:`videopure.paths`).
+
+    ``diffusion_adaptive``: whether the adaptive columns of the diffusion rows were scheduled
+    (``run``), and otherwise why not and the command that fills them (the table1 rule's params).
+    """
     from videopure.cache import read_attrs, read_h5
-    from videopure.evaluation.robust import FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS, adaptive_columns, defense_specs
+    from videopure.evaluation.robust import (
+        FULL_GRADIENT_COLUMNS,
+        GRAYBOX_COLUMNS,
+        adaptive_columns,
+        defense_specs,
+        not_run_columns,
+    )
     from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
 
     out = Table1Inputs([], [], [], [])
@@ -109,7 +153,8 @@ def collect_table1(config: dict) -> Table1Inputs:
             correct = split["logits"].argmax(1) == split["labels"]
             size = 0
             for defense, defense_spec in defense_specs(config).items():
-                adaptive = adaptive_columns(defense_spec)
+                adaptive = adaptive_columns(defense_spec, diffusion_adaptive["run"])
+                skipped = not_run_columns(defense_spec, diffusion_adaptive["run"])
                 columns = [("None", "clean", None)]
                 columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
                 columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in adaptive]
@@ -132,12 +177,20 @@ def collect_table1(config: dict) -> Table1Inputs:
                     if attack_path is not None:
                         attack_params = read_attrs(attack_path)[0]
                         cell.update(attack=attack_params["attack"], gradient=attack_params["gradient"])
-                    out.cells.append(cell)
+                    out.cells.append({**cell, "status": "measured"})
+                for column in skipped:
+                    out.cells.append(
+                        {"dataset": name, "model": model, "defense": defense, "column": column.name,
+                         "status": NOT_RUN, "reason": diffusion_adaptive["reason"],
+                         "fill_command": diffusion_adaptive["fill_command"]}
+                    )
                 if defense == "None":
                     out.rows.append(undefended_row(name, model, size, accuracy.pop("None"), accuracy))
                 else:
-                    not_applicable = tuple(c.name for c in FULL_GRADIENT_COLUMNS if c not in adaptive)
-                    out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable))
+                    every = adaptive + skipped
+                    not_applicable = tuple(c.name for c in FULL_GRADIENT_COLUMNS if c not in every)
+                    not_run = tuple(c.name for c in skipped)
+                    out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable, not_run))
             out.clean.append({"dataset": name, "model": model, "split": spec["eval_split"], "clips": len(correct),
                               "accuracy": _percent(float(correct.mean())), "evaluation_set": size})
     return out

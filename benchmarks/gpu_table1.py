@@ -1,0 +1,153 @@
+"""Table I's adaptive cells through the diffusion defenses on a class-balanced subset, without Snakemake.
+
+These are the cells a CPU cannot afford (config ``diffusion_adaptive``): PGD+BPDA, TT+BPDA, EOT+BPDA
+and PGD+DiffAttack of every diffusion row and Ours. This script computes them through the package
+API as rules ``attack_adaptive``, ``attack_full_gradient`` and ``predict`` do (same attack settings,
+seeds and votes, one attack column at a time), on the frames, evaluation set, recognizers and
+diffusion model a CPU run of the workflow made, and records accuracy and wall time per cell. It
+is what ``benchmarks/gpu_table1.sh`` runs on a lent GPU machine, which has no Snakemake.
+
+* The subset: ``--clips-per-class`` clips of each class of the evaluation set, chosen as
+  ``evaluation.max_clips`` chooses (seeded, classes in turn), so its cells are not Table I's
+  cells but estimates of them on fewer clips; the JSON names the clips.
+* ``--budget-seconds``: no new cell starts after it; the cells left are listed under ``skipped``.
+
+Usage, after ``snakemake --cores 4 results/table1.csv`` (or on smoke, as the test suite does)::
+
+    python benchmarks/gpu_table1.py --clips-per-class 1 --out benchmarks/out/gpu_table1.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videopure.cache import write_text_atomic
+from videopure.config import load_config
+from videopure.defenses import DefendedClassifier
+from videopure.evaluation.clean import cap_evaluation_set
+from videopure.evaluation.robust import (
+    adaptive_columns,
+    attack_settings,
+    defense_specs,
+    load_classifier,
+    load_defense,
+    load_eval_clips,
+    predict_defended,
+    run_attack,
+    votes,
+)
+from videopure.paths import evalset_file, frames_file, trained_diffusion_dir
+from videopure.runtime import machine_description, resolve_device, seed_everything
+
+
+def diffusion_rows(config: dict) -> dict[str, dict]:
+    """Table I's rows whose adaptive columns go through a diffusion model, in the table's order."""
+    return {
+        name: spec
+        for name, spec in defense_specs(config).items()
+        if adaptive_columns(spec, True) != adaptive_columns(spec, False)
+    }
+
+
+def checkpoint(config: dict, dataset: str, model: str) -> str:
+    spec = config["datasets"][dataset]["classifiers"][model]
+    return spec["checkpoint"] or f"results/models/{dataset}-{model}/checkpoint.pth"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configfile", nargs="+", default=["config/config.yaml"], help="later files override")
+    parser.add_argument("--clips-per-class", type=int, default=1)
+    parser.add_argument("--defenses", nargs="+", default=None, help="a subset of the diffusion rows (default: all)")
+    parser.add_argument("--budget-seconds", type=float, default=270.0, help="no cell starts after this")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/gpu_table1.json"))
+    args = parser.parse_args(argv)
+    if args.clips_per_class < 1:
+        parser.error("--clips-per-class must be at least 1")
+
+    config = load_config(*args.configfile)
+    rows = diffusion_rows(config)
+    unknown = sorted(set(args.defenses or []) - set(rows))
+    if unknown:
+        parser.error(f"--defenses {unknown}: not diffusion rows of the config; choose from {list(rows)}")
+    rows = {name: spec for name, spec in rows.items() if args.defenses is None or name in args.defenses}
+    torch.set_num_threads(args.threads or config["threads"])
+    seed_everything(config["seed"])
+    device = resolve_device(config["device"])
+    dataset = next(iter(config["datasets"]))
+    spec = config["datasets"][dataset]
+    for path in (frames_file(dataset, spec["eval_split"]), evalset_file(dataset)):
+        if not Path(path).is_file():
+            sys.exit(f"{path} does not exist: build it first (snakemake --cores 4 {path} --configfile ...)")
+    data = load_eval_clips(config, dataset, frames_file(dataset, spec["eval_split"]), evalset_file(dataset))
+    labels = data.labels.numpy()
+    classes = len(np.unique(labels))
+    subset = cap_evaluation_set(np.arange(len(labels)), labels, args.clips_per_class * classes, config["seed"])
+    clips, subset_labels = data.clips[subset].to(device), data.labels[subset].to(device)
+    clip_ids = data.index[subset]
+    diffusion_model = spec["diffusion_model"] or trained_diffusion_dir(dataset)
+    attack, evaluation = config["attack"], config["evaluation"]
+
+    start = time.perf_counter()
+    cells, skipped = [], []
+    for model in spec["classifiers"]:
+        classifier = load_classifier(config, dataset, model, checkpoint(config, dataset, model), None, device)
+        for defense, defense_spec in rows.items():
+            purifier = load_defense(config, defense_spec, device, diffusion_model)
+            draws = evaluation["draws"] if purifier.stochastic else 1
+            for column in adaptive_columns(defense_spec):
+                key = {"model": model, "defense": defense, "column": column.name}
+                if time.perf_counter() - start > args.budget_seconds:
+                    skipped.append(key)
+                    continue
+                settings = attack_settings(attack, column, purifier, config["seed"])
+                target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
+                began = time.perf_counter()
+                adversarial, trace = run_attack(target, column, settings, clips, subset_labels, attack["batch_size"])
+                attacked = time.perf_counter()
+                evaluated = DefendedClassifier(classifier, purifier, gradient="none")
+                logits = predict_defended(evaluated, adversarial, config["seed"], draws, evaluation["batch_size"], clip_ids)
+                accuracy = float((votes(logits) == subset_labels.cpu().numpy()[:, None]).mean())
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                cells.append(
+                    {**key, "accuracy": round(100 * accuracy, 1), "clips": len(subset), "gradient": target.gradient,
+                     "attack": {"name": column.attack, **settings}, "draws": draws,
+                     "attack_seconds": round(attacked - began, 2),
+                     "evaluate_seconds": round(time.perf_counter() - attacked, 2),
+                     "final_mean_loss": float(trace[-1].mean())}
+                )
+                print(f"{model} {defense} {column.name}: {cells[-1]['accuracy']} % of {len(subset)} clips, "
+                      f"{cells[-1]['attack_seconds']} s", flush=True)
+    report = {
+        "machine": machine_description(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "configfiles": args.configfile,
+        "dataset": dataset,
+        "clips": len(subset),
+        "clips_per_class": args.clips_per_class,
+        "video_ids": [str(video) for video in data.video_ids[subset]],
+        "budget_seconds": args.budget_seconds,
+        "total_seconds": round(time.perf_counter() - start, 2),
+        "cells": cells,
+        "skipped": skipped,
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+    }
+    write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
+    print(f"{len(cells)} cells in {report['total_seconds']} s, {len(skipped)} skipped -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # The stamp is rebuilt when a requirements file changes. OpenMMLab packages go in with
-# --no-deps: their declared dependencies would replace opencv-python-headless (STACK.md).
+# --no-deps: their declared dependencies would replace opencv-python-headless
+# (docs/stack.md, "A working set").
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt

@@ -1,5 +1,5 @@
 """Attacks: cross-checks against torchattacks, the contract every registered attack meets, and
-the details of DESIGN.md's "Attacks" section (random start, best iterate, TT, MI, EOT)."""
+the details of docs/design.md's "Attacks" section (random start, best iterate, TT, MI, EOT)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The frames stage: mmaction2-equivalent clip sampling, decoding, resize + crop, and the cache.
 
 mmaction2's data transforms are imported directly: unlike ``mmaction.models`` they need neither
-the DRN stubs nor the multimodal switch (STACK.md), so the tests stay fast.
+the DRN stubs nor the multimodal switch (docs/stack.md, "mmaction2 1.2.0"), so the tests stay fast.
 """
 
 from __future__ import annotations

@@ -178,7 +178,7 @@ def step_of(purifier, shape, tau, tau_prev, seed=0):
 @pytest.mark.parametrize(("tau", "tau_prev", "expected"), [(101, 81, 0.278), (1, -19, 0.496)])
 def test_spatial_step_is_the_same_at_every_clip_size(model, tau, tau_prev, expected):
     """λ1 = 0: ‖ẑ0(z') − ẑ0(z)‖ / ‖ẑ0(z) − z0‖ is c = 2 α_s σ² λ2 / (N ᾱ) with the paper's N at
-    every size (DESIGN.md, "Scale": 0.28 at τ = 101, 0.50 at τ = 1)."""
+    every size (docs/design.md, "Scale": 0.28 at τ = 101, 0.50 at τ = 1)."""
     purifier = VideoPure(model, lambda_temp=0.0)
     ratios = {}
     for name, shape in (("paper", PAPER), ("mini", MINI)):

@@ -20,7 +20,7 @@ model = dict(
         # num_stages=3 needs every per-stage tuple given with 3 entries.
         spatial_strides=(1, 2, 2),
         # Temporal stride 1 everywhere: striding time away at 16 frames leaves the motion
-        # classes at chance (STACK.md); pool2 halves T once after layer1.
+        # classes at chance (docs/stack.md, "Small mmaction2 recognizers"); pool2 halves T once after layer1.
         temporal_strides=(1, 1, 1),
         dilations=(1, 1, 1),
         inflate=(1, 1, 1),

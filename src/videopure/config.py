@@ -163,7 +163,7 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
                 problems.append(
                     f"datasets.{name}.classifiers.{model}.checkpoint = {spec['checkpoint']!r} does not exist — "
                     "download the checkpoint linked from the README of this recognizer's config in mmaction2's "
-                    "model zoo (for UCF-101, a recognizer fine-tuned on UCF-101: see README 'paper profile') "
+                    "model zoo (for UCF-101, a recognizer fine-tuned on UCF-101: see docs/usage.md, 'Paper profile: downloads and where they go') "
                     "and put it at this path, or set checkpoint: null to train it"
                 )
         if dataset["diffusion_model"] is not None and absent(dataset["diffusion_model"]):

@@ -1,4 +1,4 @@
-"""Attacks on video classifiers (DESIGN.md, "Attacks"): torchattacks' interface, 5-D safe.
+"""Attacks on video classifiers (docs/design.md, "Attacks"): torchattacks' interface, 5-D safe.
 
 ``build_attack("PGD", model, eps=4/255, steps=10)(x, y) -> x_adv`` for clips (B, T, C, H, W) in
 [0, 1]; ``attack.loss_trace`` and ``attack.settings()`` are kept beside every robust accuracy.

@@ -1,6 +1,6 @@
 """The attack interface: torchattacks' ``Attack(model, ...)(x, y) -> x_adv``, safe on 5-D video.
 
-Conventions (DESIGN.md, "Attacks" and "Conventions"):
+Conventions (docs/design.md, "Attacks" and "Conventions"):
 
 * ``x`` is a float tensor (B, T, C, H, W) in [0, 1]; ``y`` holds B integer labels.
 * A *model* is any callable (usually an ``nn.Module``) mapping a batch of clips to logits
@@ -45,7 +45,7 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 NORMS = ("linf", "l2")
 RANDOM_STARTS = ("gaussian", "uniform", None)
 
-#: The VideoPure authors' gray-box setting (DESIGN.md): l-inf, eps 4/255, step 2/255, 10 steps.
+#: The VideoPure authors' gray-box setting (docs/design.md, "Attacks"): l-inf, eps 4/255, step 2/255, 10 steps.
 PAPER_EPS_LINF = 4 / 255
 PAPER_STEP_LINF = 2 / 255
 PAPER_STEPS = 10

@@ -1,6 +1,6 @@
 """PGD (Madry et al. 2018, "Towards Deep Learning Models Resistant to Adversarial Attacks").
 
-The gray-box and adaptive attack of Table I (DESIGN.md, "Attacks"): l-inf with the authors'
+The gray-box and adaptive attack of Table I (docs/design.md, "Attacks"): l-inf with the authors'
 eps 4/255, step 2/255, 10 steps and Gaussian random start by default, or l2 (``norm="l2"``,
 5-D-safe per-clip normalisation and projection). ``eot_samples`` makes it EOT-PGD against a
 stochastic defense, ``momentum`` makes it MI-FGSM.

@@ -13,7 +13,7 @@ the model as rows of one forward.
 * Kernel: the authors' ``_initial_kernel_gaussian``: ``w_s`` proportional to the normal density
   with ``sigma = k / 3`` (so the outermost shifts weigh exp(-4.5) of the centre), normalised to
   sum to 1.
-* Black-box TT+MI (DESIGN.md): ``momentum=1.0`` (MI with per-frame normalisation, as the
+* Black-box TT+MI (docs/design.md, "Attacks"): ``momentum=1.0`` (MI with per-frame normalisation, as the
   authors' ``norm_grads``), eps 16/255, 10 steps, ``alpha=eps/10``, ``random_start=None`` (the
   authors' TT starts at the clean clip).
 

@@ -11,7 +11,7 @@ ways, chosen per call of :meth:`Purifier.forward`:
 
 * ``"exact"``: autograd through :meth:`Purifier.purify` (only where ``exact_gradient`` is True);
 * ``"frozen"``: for diffusion-based defenses, autograd through everything but the UNet, whose noise
-  estimates ε_θ are held constant (DESIGN.md, "Attacks": exact through the encoder, the
+  estimates ε_θ are held constant (docs/design.md, "Attacks": exact through the encoder, the
   inversion/denoising arithmetic, VideoPure's optimisation step and the decoder, at the cost of
   the forward pass);
 * ``"bpda"``: Backward Pass Differentiable Approximation (Athalye et al., 2018) with the identity

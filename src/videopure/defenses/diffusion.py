@@ -2,7 +2,7 @@
 
 All three run on the same :class:`~videopure.diffusion.bundle.LatentVideoDiffusion` as VideoPure
 (ModelScope at paper scale) and give one candidate: encode (eq. 4), diffuse to t*, denoise,
-decode. They follow the authors' code (DESIGN.md, "Baselines in the same pipeline"):
+decode. They follow the authors' code (docs/design.md, "Baselines in the same pipeline"):
 
 * DiffPure_DDPM: fresh noise to τ = t* (eq. 6), then t* ancestral DDPM steps t* … 1 with
   ``fixed_small`` variance, as ``DDPMScheduler.step`` runs them; the last step lands on ᾱ[0];

@@ -1,6 +1,6 @@
 """VideoPure (paper, Sec. III and Alg. 1): temporal DDIM inversion, spatial-temporal optimisation, multi-step voting.
 
-The defense, as the authors' public code runs it (DESIGN.md, "The algorithm"):
+The defense, as the authors' public code runs it (docs/design.md, "The algorithm"):
 
 1. z0 = E(x) (eq. 4) and the forward flow O of the input frames, resized to latent size.
 2. **Temporal DDIM inversion** (eq. 11): t* DDIM inversion steps in which every frame takes frame

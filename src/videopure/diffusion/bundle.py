@@ -389,7 +389,7 @@ class LatentVideoDiffusion(nn.Module):
     def frozen_noise(self) -> Iterator[None]:
         """Within the block, the diffusion steps hold every noise estimate ε_θ constant: autograd
         reaches a purifier's input through the encoder, the steps' arithmetic and the decoder, not
-        through the UNet (the ε-fixed gradient, DESIGN.md "Attacks"; one UNet pass per step, no
+        through the UNet (the ε-fixed gradient, docs/design.md, "Attacks"; one UNet pass per step, no
         recomputation)."""
         previous, self.noise_frozen = self.noise_frozen, True
         try:

@@ -14,9 +14,9 @@ tau <= 201, DiffPure_DDPM tau <= 101), so the UNet is trained on tau in [0, tau_
 
 Every hyperparameter is a field of :class:`VAETraining` / :class:`UNetTraining`; the config's
 ``diffusion.vae`` and ``diffusion.unet`` set them (the mini profile's values, and what was tried
-to reach them, are in the README). Runs are seeded and deterministic on a given machine and
-thread count. The rule ``diffusion_checks`` measures what the trained model costs the
-recognizers.
+to reach them, are in docs/results/2026-12-01-mini-diffusion-model.md). Runs are seeded and
+deterministic on a given machine and thread count. The rule ``diffusion_checks`` measures what
+the trained model costs the recognizers.
 """
 
 from __future__ import annotations

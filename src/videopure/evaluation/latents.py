@@ -1,6 +1,6 @@
 """The latent cache (stage 4): z0 = E(x) of every clip file a diffusion defense purifies.
 
-One HDF5 file per clip file and diffusion model (DESIGN.md, "Stages and caches"), written by the
+One HDF5 file per clip file and diffusion model (docs/architecture.md, "Stages and caches"), written by the
 rules ``encode_clean`` and ``encode_attack``. Its ``upstream`` attrs name the clip file and the
 model by identity, so a retrained model or a recomputed attack makes readers refuse the file
 (:class:`videopure.cache.StaleCacheError`) instead of silently purifying stale latents.

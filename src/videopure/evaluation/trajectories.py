@@ -2,7 +2,7 @@
 
 A sweep over α_s or λ changes neither: the flow belongs to the input clips and the flow model, the
 trajectory (:class:`~videopure.defenses.videopure.Trajectory`, every z*_τ and ε_τ) to the input's
-latents, t*, T and the inversion kind (DESIGN.md, "Trajectory cache"). With both cached, a new
+latents, t*, T and the inversion kind (docs/design.md, "Trajectory cache"). With both cached, a new
 sweep point costs the optimisation steps, decoding and classification — no UNet call.
 
 Files are keyed in their paths: ``results/trajectories/<dataset>/<trajectory key>/<source>.h5`` and

@@ -1,6 +1,6 @@
 """The one place that imports mmaction2 and works around the gaps of its 1.2.0 wheel.
 
-mmaction2 1.2.0 as installed from PyPI cannot be imported as is (see ``STACK.md``):
+mmaction2 1.2.0 as installed from PyPI cannot be imported as is (see ``docs/stack.md``, "mmaction2 1.2.0"):
 
 * the wheel lacks ``mmaction/models/localizers/drn`` although ``localizers/__init__`` imports it,
   so ``import mmaction.models`` fails: we register a stub module in ``sys.modules`` first;
@@ -47,7 +47,7 @@ def _mmaction_root() -> Path:
 
 @contextlib.contextmanager
 def _known_warnings_silenced() -> Iterator[None]:
-    """Hide warnings about choices this project made knowingly (STACK.md)."""
+    """Hide warnings about choices this project made knowingly (docs/stack.md)."""
     with warnings.catch_warnings():
         # mmcv-lite has no compiled ops; mmaction2's recognizers do not need them.
         warnings.filterwarnings("ignore", message=".*MultiScaleDeformableAttention.*")

@@ -75,8 +75,8 @@ def add_pixel_noise(x: torch.Tensor, max_std: float, generator: torch.Generator)
     ignore: on mini, noise of std 12/255 took SlowFast from 99 % to 67 %, where the paper's
     recognizers lose nothing to white noise of 8/255 (Table I). Training with noise up to 16/255
     lifted DiffPure_DDPM's clean accuracy on mini from 60 % to 76 %, but cost 10 points on the mini
-    VAE's reconstructions (97 % to 87 %), so the mini profile leaves it off (README, "The mini
-    diffusion model").
+    VAE's reconstructions (97 % to 87 %), so the mini profile leaves it off
+    (docs/results/2026-12-01-mini-diffusion-model.md).
 
     Args:
         x: (B, T, C, H, W) in [0, 1].

@@ -7,9 +7,11 @@ seeds and votes, one attack column at a time), on the frames, evaluation set, re
 diffusion model a CPU run of the workflow made, and records accuracy and wall time per cell. It
 is what ``benchmarks/gpu_table1.sh`` runs on a lent GPU machine, which has no Snakemake.
 
-* The subset: ``--clips-per-class`` clips of each class of the evaluation set, chosen as
-  ``evaluation.max_clips`` chooses (seeded, classes in turn), so its cells are not Table I's
-  cells but estimates of them on fewer clips; the JSON names the clips.
+* The subset: ``--clips-per-class`` clips of each class of each dataset's evaluation set, chosen
+  as ``evaluation.max_clips`` chooses (seeded, classes in turn). Attack batches (and with them the
+  per-batch seeds of random starts and draws) then differ from the rules', so the cells are
+  estimates of Table I's on fewer clips; with the whole evaluation set they are Table I's cells.
+  The JSON names the clips and holds each clip's votes.
 * ``--budget-seconds``: no new cell starts after it; the cells left are listed under ``skipped``.
 
 Usage, after ``snakemake --cores 4 results/table1.csv`` (or on smoke, as the test suite does)::
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,32 +37,23 @@ from videopure.config import load_config
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.clean import cap_evaluation_set
 from videopure.evaluation.robust import (
-    adaptive_columns,
     attack_settings,
     defense_specs,
     load_classifier,
     load_defense,
     load_eval_clips,
+    not_run_columns,
     predict_defended,
     run_attack,
     votes,
 )
-from videopure.paths import evalset_file, frames_file, trained_diffusion_dir
+from videopure.paths import classifier_checkpoint, diffusion_model_path, evalset_file, frames_file
 from videopure.runtime import machine_description, resolve_device, seed_everything
 
 
 def diffusion_rows(config: dict) -> dict[str, dict]:
-    """Table I's rows whose adaptive columns go through a diffusion model, in the table's order."""
-    return {
-        name: spec
-        for name, spec in defense_specs(config).items()
-        if adaptive_columns(spec, True) != adaptive_columns(spec, False)
-    }
-
-
-def checkpoint(config: dict, dataset: str, model: str) -> str:
-    spec = config["datasets"][dataset]["classifiers"][model]
-    return spec["checkpoint"] or f"results/models/{dataset}-{model}/checkpoint.pth"
+    """Table I's rows with adaptive columns a CPU run leaves out, in the table's order."""
+    return {name: spec for name, spec in defense_specs(config).items() if not_run_columns(spec, False)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,51 +77,55 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or config["threads"])
     seed_everything(config["seed"])
     device = resolve_device(config["device"])
-    dataset = next(iter(config["datasets"]))
-    spec = config["datasets"][dataset]
-    for path in (frames_file(dataset, spec["eval_split"]), evalset_file(dataset)):
-        if not Path(path).is_file():
-            sys.exit(f"{path} does not exist: build it first (snakemake --cores 4 {path} --configfile ...)")
-    data = load_eval_clips(config, dataset, frames_file(dataset, spec["eval_split"]), evalset_file(dataset))
-    labels = data.labels.numpy()
-    classes = len(np.unique(labels))
-    subset = cap_evaluation_set(np.arange(len(labels)), labels, args.clips_per_class * classes, config["seed"])
-    clips, subset_labels = data.clips[subset].to(device), data.labels[subset].to(device)
-    clip_ids = data.index[subset]
-    diffusion_model = spec["diffusion_model"] or trained_diffusion_dir(dataset)
     attack, evaluation = config["attack"], config["evaluation"]
 
     start = time.perf_counter()
-    cells, skipped = [], []
-    for model in spec["classifiers"]:
-        classifier = load_classifier(config, dataset, model, checkpoint(config, dataset, model), None, device)
-        for defense, defense_spec in rows.items():
-            purifier = load_defense(config, defense_spec, device, diffusion_model)
-            draws = evaluation["draws"] if purifier.stochastic else 1
-            for column in adaptive_columns(defense_spec):
-                key = {"model": model, "defense": defense, "column": column.name}
-                if time.perf_counter() - start > args.budget_seconds:
-                    skipped.append(key)
-                    continue
-                settings = attack_settings(attack, column, purifier, config["seed"])
-                target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
-                began = time.perf_counter()
-                adversarial, trace = run_attack(target, column, settings, clips, subset_labels, attack["batch_size"])
-                attacked = time.perf_counter()
-                evaluated = DefendedClassifier(classifier, purifier, gradient="none")
-                logits = predict_defended(evaluated, adversarial, config["seed"], draws, evaluation["batch_size"], clip_ids)
-                accuracy = float((votes(logits) == subset_labels.cpu().numpy()[:, None]).mean())
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
-                cells.append(
-                    {**key, "accuracy": round(100 * accuracy, 1), "clips": len(subset), "gradient": target.gradient,
-                     "attack": {"name": column.attack, **settings}, "draws": draws,
-                     "attack_seconds": round(attacked - began, 2),
-                     "evaluate_seconds": round(time.perf_counter() - attacked, 2),
-                     "final_mean_loss": float(trace[-1].mean())}
-                )
-                print(f"{model} {defense} {column.name}: {cells[-1]['accuracy']} % of {len(subset)} clips, "
-                      f"{cells[-1]['attack_seconds']} s", flush=True)
+    cells, skipped, subsets = [], [], {}
+    for dataset, spec in config["datasets"].items():
+        frames, evalset = frames_file(dataset, spec["eval_split"]), evalset_file(dataset)
+        for path in (frames, evalset):
+            if not Path(path).is_file():
+                sys.exit(f"{path} does not exist: build it first (snakemake --cores 4 {path} --configfile ...)")
+        data = load_eval_clips(config, dataset, frames, evalset)
+        labels = data.labels.numpy()
+        per_class = args.clips_per_class * len(np.unique(labels))
+        subset = cap_evaluation_set(np.arange(len(labels)), labels, per_class, config["seed"])
+        clips, subset_labels = data.clips[subset].to(device), data.labels[subset].to(device)
+        clip_ids = data.index[subset]
+        subsets[dataset] = [str(video) for video in data.video_ids[subset]]
+        for model in spec["classifiers"]:
+            checkpoint = classifier_checkpoint(config, dataset, model)
+            classifier = load_classifier(config, dataset, model, checkpoint, None, device)
+            for defense, defense_spec in rows.items():
+                purifier = load_defense(config, defense_spec, device, diffusion_model_path(config, dataset))
+                draws = evaluation["draws"] if purifier.stochastic else 1
+                for column in not_run_columns(defense_spec, False):
+                    key = {"dataset": dataset, "model": model, "defense": defense, "column": column.name}
+                    if time.perf_counter() - start > args.budget_seconds:
+                        skipped.append(key)
+                        continue
+                    settings = attack_settings(attack, column, purifier, config["seed"])
+                    target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
+                    began = time.perf_counter()
+                    adversarial, trace = run_attack(target, column, settings, clips, subset_labels, attack["batch_size"])
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    attacked = time.perf_counter()
+                    evaluated = DefendedClassifier(classifier, purifier, gradient="none")
+                    logits = predict_defended(
+                        evaluated, adversarial, config["seed"], draws, evaluation["batch_size"], clip_ids
+                    )
+                    voted = votes(logits)
+                    accuracy = float((voted == subset_labels.cpu().numpy()[:, None]).mean())
+                    cells.append(
+                        {**key, "accuracy": round(100 * accuracy, 1), "clips": len(subset), "draws": draws,
+                         "gradient": target.gradient, "attack": {"name": column.attack, **settings},
+                         "attack_seconds": round(attacked - began, 2),
+                         "evaluate_seconds": round(time.perf_counter() - attacked, 2),
+                         "final_mean_loss": float(trace[-1].mean()), "votes": voted.tolist()}
+                    )
+                    print(f"{dataset} {model} {defense} {column.name}: {cells[-1]['accuracy']} % of {len(subset)} "
+                          f"clips, {cells[-1]['attack_seconds']} s", flush=True)
     report = {
         "machine": machine_description(),
         "device": str(device),
@@ -135,15 +133,13 @@ def main(argv: list[str] | None = None) -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "configfiles": args.configfile,
-        "dataset": dataset,
-        "clips": len(subset),
         "clips_per_class": args.clips_per_class,
-        "video_ids": [str(video) for video in data.video_ids[subset]],
+        "video_ids": subsets,
         "budget_seconds": args.budget_seconds,
         "total_seconds": round(time.perf_counter() - start, 2),
         "cells": cells,
         "skipped": skipped,
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "command": shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
     }
     write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
     print(f"{len(cells)} cells in {report['total_seconds']} s, {len(skipped)} skipped -> {args.out}")

@@ -9,6 +9,7 @@ import yaml
 
 from tests.helpers import REPO
 from videopure.config import ConfigError, load_config, missing_local_inputs, validate_config
+from videopure.defenses.registry import DEFENSES
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive
     diffusion run is the key 'diffusion_adaptive', resolved where the job graph is built."""
     import torch
 
-    from videopure.evaluation.robust import adaptive_columns, defense_specs, not_run_columns, runs_diffusion_adaptive
+    from videopure.evaluation.robust import adaptive_columns, decide_diffusion_adaptive, defense_specs, not_run_columns
 
     mini = load_config(REPO / "config" / "config.yaml")
     specs = defense_specs(mini)
@@ -52,10 +53,13 @@ def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive
                            "DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion", "Ours"]
     assert (specs["DiffPure_DDPM"]["tstar"], specs["Ours"]["tstar"]) == (101, 6)  # never shrunk to fit a CPU
     assert mini["diffusion_adaptive"] == "auto"
-    assert runs_diffusion_adaptive({**mini, "diffusion_adaptive": "run", "device": "cpu"})
-    assert not runs_diffusion_adaptive({**mini, "diffusion_adaptive": "skip"})
-    assert not runs_diffusion_adaptive({**mini, "device": "cpu"})
-    assert runs_diffusion_adaptive({**mini, "device": "auto"}) == torch.cuda.is_available()
+    assert decide_diffusion_adaptive({**mini, "diffusion_adaptive": "run", "device": "cpu"}) == (True, "")
+    assert decide_diffusion_adaptive({**mini, "device": "cuda"}) == (True, "")  # jobs are said to run on CUDA
+    assert decide_diffusion_adaptive({**mini, "diffusion_adaptive": "skip"}) == (False, "config 'diffusion_adaptive' is 'skip'")
+    run, reason = decide_diffusion_adaptive({**mini, "device": "cpu"})
+    assert not run and "'device' is 'cpu'" in reason
+    run, reason = decide_diffusion_adaptive({**mini, "device": "auto"})
+    assert run == torch.cuda.is_available() and (run or "no CUDA device" in reason)
     names = [column.name for column in not_run_columns(specs["Ours"], False)]
     assert names == ["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack"]
     assert adaptive_columns(specs["Ours"], False) == () and not_run_columns(specs["Ours"], True) == ()
@@ -85,6 +89,13 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"defenses": {"Ours": {"type": "videopure", "alpha_s": 0}}}, "defenses.Ours"),
         ({"defenses": {"Ours": {"type": "videopure", "flow": {"type": "pwcnet"}}}}, "defenses.Ours"),
         ({"defenses": {"X": {"type": "median_filter"}}}, "defenses.X"),
+        ({"defenses": {"JPEG": {"type": "jpeg", "quality": 150}}}, "defenses.JPEG"),
+        ({"defenses": {"WN": {"type": "white_noise", "sigma": -0.1}}}, "defenses.WN"),
+        ({"defenses": {"TS": {"type": "temporal_shuffle", "window": 1}}}, "defenses.TS"),
+        ({"defenses": {"DDPM": {"type": "diffpure_ddpm", "tstar": 0}}}, "defenses.DDPM"),
+        ({"defenses": {"DDIM": {"type": "diffpure_ddim", "tstar": 60}}}, "defenses.DDIM"),
+        ({"defenses": {"Inv": {"type": "ddim_inversion", "temporal": "yes"}}}, "defenses.Inv"),
+        ({"attack": {"norm": "l2"}}, "attack.norm"),
         ({"defenses": {"JPEG": {"type": "jpeg", "qualty": 75}}}, "defenses.JPEG"),
         ({"ablations": {"defense": "JPEG"}, "defenses": {"JPEG": {"type": "jpeg"}}}, "ablations.defense"),
         ({"ablations": {"model": "I3D"}, "defenses": {"Ours": {"type": "videopure"}}}, "ablations.model"),
@@ -143,3 +154,38 @@ def test_the_raft_small_the_workflow_trains_is_not_a_download():
     config["defenses"]["Ours"]["flow"] = {**trained, "weights": "results/models/ucf101-raft_small.pth"}
     (problem,) = missing_local_inputs(config, root=REPO)  # not a generated dataset of this config
     assert "defenses.Ours.flow.weights" in problem and "raft_small the workflow trains" in problem
+
+
+@pytest.mark.parametrize("name", sorted(DEFENSES))
+def test_every_registered_defense_refuses_a_bad_argument_before_anything_is_built(name):
+    """Config validation builds nothing, yet refuses a wrong value of any constructor argument of any
+    registered defense (a string where a number, flag, choice or flow spec belongs)."""
+    import inspect
+
+    from videopure.defenses import check_defense_spec, resolve_defense
+
+    parameters = [p for p in inspect.signature(resolve_defense(name)).parameters if p != "model"]
+    for parameter in parameters:
+        with pytest.raises(ValueError, match=parameter):
+            check_defense_spec({"type": name, parameter: "not-a-value"})
+    check_defense_spec({"type": name})  # the defaults pass
+
+
+@pytest.mark.parametrize("profile", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_validation_fills_the_defaults_snakemake_fills_without_importing_it(profile):
+    """Jobs and the GPU script validate with jsonschema alone; the result must be the config the
+    workflow validated with Snakemake's validate()."""
+    import subprocess
+    import sys
+
+    from snakemake.utils import validate
+
+    raw = yaml.safe_load((REPO / "config" / profile).read_text())
+    theirs = copy.deepcopy(raw)
+    validate(theirs, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    assert validate_config(raw) == theirs
+    # Importable and usable where Snakemake is not installed.
+    blocked = "import sys; sys.modules['snakemake'] = None; from videopure.config import load_config; "
+    code = blocked + f"load_config({str(REPO / 'config' / profile)!r})"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -51,7 +51,8 @@ def test_variant_accuracy_averages_over_clips_and_draws_of_every_source(tmp_path
         "pgd/votes": np.array([[1, 1], [1, 1], [0, 0], [0, 0]]),
         "pgd_bpda/votes": np.array([[0, 1], [0, 1], [0, 1], [0, 1]]),
     }
-    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params={"defense_settings": {"tstar": 2}})
+    sources = ["clean", "pgd", "pgd_bpda"]
+    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params={"defense_settings": {"tstar": 2}, "sources": sources})
     row = read_variant_accuracy(tmp_path / "p.h5")
     assert row.accuracy == {"clean": 7 / 8, "pgd": 2 / 8, "pgd_bpda": 2 / 8}
     assert row.clips == 4 and row.defense_settings == {"tstar": 2}
@@ -83,23 +84,31 @@ def test_cells_not_run_are_marked_and_average_only_the_measured_ones():
         build_table1([Table1Row("mini", "NL", "Ours", 90, {"None": 0.9, "PGD": 0.2, "TT": 0.6}, (), ("PGD+DiffAttack",))])
 
 
-def test_ablation_rows_mark_robust_acc_not_run_when_pgd_bpda_through_the_variant_is_skipped(tmp_path):
+def test_ablation_rows_mark_robust_acc_not_run_when_pgd_bpda_through_the_variant_was_not_run(tmp_path):
     import numpy as np
 
     from videopure.cache import write_h5
-    from videopure.tables.ablations import AblationSetup, ablation_sources, build_ablation_table, read_variant_accuracy
+    from videopure.tables.ablations import AblationSetup, accuracy_cells, build_ablation_table, read_variant_accuracy
 
-    assert ablation_sources(True) == ("clean", "pgd", "pgd_bpda") and ablation_sources(False) == ("clean", "pgd")
     labels = np.array([0, 1])
     votes = {"clean/votes": np.array([[0], [1]]), "pgd/votes": np.array([[0], [0]])}
-    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params={"defense_settings": {"tstar": 2}})
-    row = read_variant_accuracy(tmp_path / "p.h5", ablation_sources(False))
+    params = {"defense_settings": {"tstar": 2}, "sources": ["clean", "pgd"]}
+    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params=params)
+    row = read_variant_accuracy(tmp_path / "p.h5")
     assert row.accuracy == {"clean": 1.0, "pgd": 0.5}
-    with pytest.raises(KeyError):  # a file without the PGD+BPDA group cannot pass for a full row
-        read_variant_accuracy(tmp_path / "p.h5")
     setup = AblationSetup("Ours", "mini", "NL", {"type": "videopure", "tstar": 2})
     names = [name for name, _ in setup.rows("table8")]
     table = build_ablation_table(setup, "table8", {name: row.accuracy for name in names}, 2)
     assert list(table["Standard Acc"]) == [100.0, 100.0] and list(table["Robust Acc*"]) == [50.0, 50.0]
     assert list(table["Robust Acc"]) == [NOT_RUN, NOT_RUN]
     assert "- Ours: Robust Acc" in not_run_note(table, ["Defense"], SKIPPED)
+    # Only the adaptive attack through the variant may be missing: a row without gray-box PGD is an error.
+    with pytest.raises(ValueError, match="only PGD\\+BPDA"):
+        accuracy_cells({"clean": 1.0, "pgd_bpda": 0.5})
+
+
+def test_a_cell_both_measured_and_marked_not_run_is_an_error():
+    row = Table1Row("mini", "NL", "Ours", 90, {"None": 0.9, "PGD": 0.2, "TT": 0.6, **dict.fromkeys(ADAPTIVE_THROUGH_DIFFUSION, 0.1)},
+                    (), ("PGD+BPDA",))
+    with pytest.raises(ValueError, match="both measured and not run"):
+        build_table1([row])

@@ -67,7 +67,10 @@ def smoke_filled(smoke_run, tmp_path_factory) -> Path:
     shutil.copytree(smoke_run, workdir, symlinks=True)
     command = fill_command(smoke_run / "results" / "table1.md")
     assert command[0] == "snakemake" and command[-2:] == list(FILL), command
-    result = subprocess.run(snakemake_cmd("--directory", str(workdir), *command[1:]), capture_output=True, text=True)
+    # As printed, from another directory, but on the copy: this interpreter's snakemake, the copy's path.
+    command[0] = snakemake_cmd()[0]
+    command[command.index("--directory") + 1] = str(workdir)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path_factory.mktemp("elsewhere"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return workdir
 
@@ -109,6 +112,7 @@ def test_table1_on_a_cpu_marks_the_adaptive_cells_through_diffusion_and_names_th
     for defense in DIFFUSION_ROWS:
         assert f"- smoke/NL/{defense}: PGD+BPDA, TT+BPDA, EOT+BPDA, PGD+DiffAttack" in markdown
     assert fill_command(smoke_run / "results" / "table1.md")[1:] == [
+        "--snakefile", str(REPO / "Snakefile"), "--directory", str(smoke_run),
         "--cores", "4", TARGET, "--configfile", str(REPO / "config" / "smoke.yaml"), *FILL
     ]
     settings = json.loads((smoke_run / "results" / "table1_settings.json").read_text())
@@ -121,7 +125,7 @@ def test_table1_on_a_cpu_marks_the_adaptive_cells_through_diffusion_and_names_th
     assert attacked and not attacked & set(DIFFUSION_ROWS), attacked
 
 
-def test_the_fill_command_fills_exactly_the_cells_marked_not_run(smoke_run, smoke_filled):
+def test_the_fill_command_fills_exactly_the_cells_marked_not_run(smoke_run, smoke_filled, tmp_path):
     before = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
     after = pd.read_csv(smoke_filled / TARGET, dtype=str, keep_default_na=False)
     assert before.shape == after.shape and "not run" not in after.to_numpy()
@@ -134,6 +138,14 @@ def test_the_fill_command_fills_exactly_the_cells_marked_not_run(smoke_run, smok
     assert "not run" not in (smoke_filled / "results" / "table1.md").read_text()
     rerun = run_snakemake(smoke_filled, "-n", TARGET, *FILL)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+    # A later run on the CPU (diffusion_adaptive: auto, no GPU) schedules no attack and no prediction
+    # and keeps the cells the fill measured: only the table, whose note settings changed, is remade.
+    assert scheduled_rules(run_snakemake(smoke_filled, "-n", TARGET)) == {"table1"}
+    workdir = tmp_path / "plain"
+    shutil.copytree(smoke_filled, workdir, symlinks=True)
+    result = run_snakemake(workdir, TARGET)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / TARGET, dtype=str, keep_default_na=False), after)
 
 
 def test_table1_has_every_row_and_column_measured(smoke_filled):
@@ -194,10 +206,12 @@ def smoke_ablations(smoke_filled) -> Path:
     return smoke_filled
 
 
-def test_ablation_table_and_sweep_on_a_cpu_mark_robust_acc_not_run(smoke_run):
-    result = run_snakemake(smoke_run, "results/table8.csv", "results/fig5b.png")
+def test_ablation_table_and_sweep_on_a_cpu_mark_robust_acc_not_run(smoke_run, tmp_path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
+    result = run_snakemake(workdir, "results/table8.csv", "results/fig5b.png")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    results = smoke_run / "results"
+    results = workdir / "results"
     table = pd.read_csv(results / "table8.csv", dtype=str, keep_default_na=False)
     assert (table["Robust Acc"] == "not run").all()
     assert table[["Standard Acc", "Robust Acc*"]].astype(float).stack().between(0, 100).all()
@@ -205,7 +219,9 @@ def test_ablation_table_and_sweep_on_a_cpu_mark_robust_acc_not_run(smoke_run):
     points = pd.read_csv(results / "fig5b.csv", dtype=str, keep_default_na=False)
     assert (points["Robust Acc"] == "not run").all() and (results / "fig5b.png").stat().st_size > 0
     caption = (results / "fig5b.md").read_text()
-    assert "Robust Acc not run" in caption and "diffusion_adaptive=run" in caption
+    assert "Not drawn: Robust Acc" in caption and "diffusion_adaptive=run" in caption
+    settings = json.loads((results / "table8_settings.json").read_text())
+    assert {cell["pgd_bpda"]["status"] for cell in settings["cells"]} == {"not run"}
 
 
 def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):
@@ -396,6 +412,14 @@ def test_same_seed_same_frames_and_logits(smoke_run, smoke_rerun):
     np.testing.assert_array_equal(a["logits"], b["logits"])
 
 
+def test_a_new_evaluation_subset_rebuilds_the_evaluation_set_and_what_reads_it(smoke_run, tmp_path):
+    extra = tmp_path / "subset.yaml"
+    extra.write_text("evaluation: {max_clips: 3}\n")
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, extra_config=extra))
+    assert {"evaluation_set", "attack_graybox", "predict", "table1"} <= rules, rules
+    assert not rules & {"train_classifier", "classify_clean"}, rules
+
+
 def test_changed_seed_reruns_generation_and_training(smoke_run):
     result = run_snakemake(smoke_run, "-n", TARGET, "--config", "seed=1")
     text = result.stdout + result.stderr
@@ -501,12 +525,17 @@ def test_gpu_script_recomputes_the_adaptive_cells_through_diffusion_as_the_rules
     """benchmarks/gpu_table1.sh packs a CPU run and, without Snakemake, computes the cells the CPU
     did not run; on the whole evaluation set (one attack batch, as the rules') they are Table I's."""
     from videopure.evaluation.robust import COLUMNS_BY_SLUG
-    from videopure.paths import adaptive_file
+    from videopure.paths import adaptive_file, predictions_file
 
     workdir = make_workdir(tmp_path / "cpu_run")
     shutil.copytree(smoke_filled / "results", workdir / "results", symlinks=True)
     script = REPO / "benchmarks" / "gpu_table1.sh"
-    env = {**os.environ, "PYTHON": sys.executable, "GPU_TABLE1_WHEELS": "0", "OUT": str(tmp_path)}
+    # The GPU machine has neither Snakemake nor decord: the script must not import them.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['snakemake'] = sys.modules['decord'] = None\n")
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_TABLE1_WHEELS": "0", "OUT": str(tmp_path),
+           "PYTHONPATH": str(blocker)}
     packed = subprocess.run(["bash", str(script), "pack", "config/smoke.yaml"], cwd=workdir, env=env, capture_output=True, text=True)
     assert packed.returncode == 0, packed.stderr[-3000:]
     assert "packed" in packed.stdout and (workdir / ".gpu" / "results" / "models" / "smoke-ldm").is_dir()
@@ -516,13 +545,17 @@ def test_gpu_script_recomputes_the_adaptive_cells_through_diffusion_as_the_rules
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "gpu_table1.json").read_text())
     table = pd.read_csv(smoke_filled / TARGET, dtype=str, keep_default_na=False).set_index("Defense")
-    assert report["clips"] == int(table.loc["Ours", "Clips"]) and report["skipped"] == []
+    assert report["skipped"] == [] and len(report["video_ids"]["smoke"]) == int(table.loc["Ours", "Clips"])
     assert [(c["defense"], c["column"]) for c in report["cells"]] == [
         (defense, column) for defense in defenses for column in ADAPTIVE_THROUGH_DIFFUSION
     ]
     slugs = {column.name: slug for slug, column in COLUMNS_BY_SLUG.items()}
     for cell in report["cells"]:
+        slug = slugs[cell["column"]]
         assert cell["accuracy"] == float(table.loc[cell["defense"], cell["column"]]), cell
-        rule = read_h5(smoke_filled / adaptive_file("smoke", "NL", cell["defense"], slugs[cell["column"]]))
+        rule = read_h5(smoke_filled / adaptive_file("smoke", "NL", cell["defense"], slug))
         assert cell["attack"] == rule.params["attack"] and cell["gradient"] == rule.params["gradient"]
         assert cell["final_mean_loss"] == pytest.approx(float(rule["loss_trace"][-1].mean()), rel=1e-4), cell
+        predictions = read_h5(smoke_filled / predictions_file("smoke", "NL", cell["defense"]), keys=["video_ids", f"{slug}/votes"])
+        assert list(predictions["video_ids"].astype(str)) == report["video_ids"]["smoke"]
+        np.testing.assert_array_equal(np.array(cell["votes"]), predictions[f"{slug}/votes"])  # clip by clip

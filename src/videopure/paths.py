@@ -12,6 +12,21 @@ def reconstructed_frames_file(dataset: str, split: str) -> str:
     return f"results/frames/{dataset}/{split}-vae-reconstructed.h5"
 
 
+def trained_checkpoint(dataset: str, model: str) -> str:
+    """The recognizer rule train_classifier writes (mmaction2 format)."""
+    return f"results/models/{dataset}-{model}/checkpoint.pth"
+
+
+def classifier_checkpoint(config: dict, dataset: str, model: str) -> str:
+    """The recognizer's configured checkpoint, or the one rule train_classifier writes."""
+    return config["datasets"][dataset]["classifiers"][model]["checkpoint"] or trained_checkpoint(dataset, model)
+
+
+def diffusion_model_path(config: dict, dataset: str) -> str:
+    """The dataset's configured diffusion model, or the one rule train_unet writes."""
+    return config["datasets"][dataset]["diffusion_model"] or trained_diffusion_dir(dataset)
+
+
 def clean_split_predictions(dataset: str, model: str) -> str:
     return f"results/clean/{dataset}/{model}.h5"
 

@@ -14,8 +14,9 @@ from videopure.evaluation.robust import (
     GRAYBOX_COLUMNS,
     adaptive_columns,
     defense_specs,
-    diffusion_adaptive_reason,
-    runs_diffusion_adaptive,
+    COLUMNS_BY_SLUG,
+    decide_diffusion_adaptive,
+    not_run_columns,
 )
 from videopure.evaluation.trajectories import (
     flow_slug,
@@ -27,8 +28,10 @@ from videopure.flow.train import RAFTTraining
 from videopure.params import frames_params
 from videopure.paths import (
     adaptive_file,
+    classifier_checkpoint,
     clean_latents_file,
     clean_split_predictions,
+    diffusion_model_path,
     diffusion_checks_file,
     evalset_file,
     flow_file,
@@ -41,6 +44,7 @@ from videopure.paths import (
     predictions_file,
     reconstructed_frames_file,
     trajectory_file,
+    trained_checkpoint,
     trained_diffusion_dir,
     trained_flow_weights,
     trained_vae_dir,
@@ -48,8 +52,8 @@ from videopure.paths import (
 from videopure.tables.ablations import (
     ABLATION_TABLES,
     FIGURES,
+    ABLATION_SOURCES,
     ablation_setup,
-    ablation_sources,
 )
 
 # Progress bars redraw at most every 30 s, so rule logs stay readable (tqdm reads TQDM_* defaults).
@@ -75,7 +79,7 @@ if _missing:
     )
 
 # Decided here, where the job graph is built, never inside a job (config 'diffusion_adaptive').
-DIFFUSION_ADAPTIVE = runs_diffusion_adaptive(config)
+DIFFUSION_ADAPTIVE, DIFFUSION_ADAPTIVE_REASON = decide_diffusion_adaptive(config)
 DATASETS = config["datasets"]
 THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
@@ -130,14 +134,11 @@ def classifier_names(dataset):
 
 
 def checkpoint_path(dataset, model):
-    """The configured checkpoint, or the one rule train_classifier writes."""
-    spec = DATASETS[dataset]["classifiers"][model]
-    return spec["checkpoint"] or f"results/models/{dataset}-{model}/checkpoint.pth"
+    return classifier_checkpoint(config, dataset, model)
 
 
 def diffusion_model_dir(dataset):
-    """The configured diffusion model, or the one rule train_unet writes."""
-    return DATASETS[dataset]["diffusion_model"] or trained_diffusion_dir(dataset)
+    return diffusion_model_path(config, dataset)
 
 
 def vae_dir(dataset):
@@ -220,19 +221,34 @@ def recognizer_inputs(wildcards):
 
 def row_sources(wildcards):
     """Inputs of one row: for Table I clean, gray-box attacks and the defense's adaptive columns;
-    for an ablation variant clean, gray-box PGD and PGD+BPDA; adaptive attacks through a
-    diffusion defense only where DIFFUSION_ADAPTIVE says so."""
-    if wildcards.defense in DEFENSES:
-        adaptive = adaptive_columns(DEFENSES[wildcards.defense], DIFFUSION_ADAPTIVE)
-        return ["clean", *GRAYBOX_SLUGS, *(column.slug for column in adaptive)]
-    return list(ablation_sources(DIFFUSION_ADAPTIVE))
+    for an ablation variant clean, gray-box PGD and PGD+BPDA. An adaptive column through a
+    diffusion defense is read where DIFFUSION_ADAPTIVE schedules it or an earlier run measured it
+    (its file exists): a CPU run keeps the cells a GPU run filled."""
+    dataset, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
+    spec = ALL_DEFENSES[defense]
+    if defense in DEFENSES:
+        columns = [*GRAYBOX_COLUMNS, *adaptive_columns(spec)]
+    else:
+        columns = [COLUMNS_BY_SLUG[source] for source in ABLATION_SOURCES[1:]]
+    skippable = not_run_columns(spec, False)
+    return ["clean"] + [
+        column.slug
+        for column in columns
+        if DIFFUSION_ADAPTIVE
+        or column not in skippable
+        or os.path.exists(adaptive_file(dataset, model, defense, column.slug))
+    ]
 
 
 def diffusion_adaptive_params(target):
-    """A table rule's view of the adaptive attacks through diffusion defenses: whether they run,
-    and otherwise why not and the command (this run's config files) that builds ``target`` with them.
-    """
-    command = ["snakemake", "--cores", "4", target]
+    """A table rule's view of the adaptive attacks through diffusion defenses: whether new ones
+    are scheduled, and otherwise why not and the command that builds ``target`` with them (this
+    run's Snakefile, directory, config files and overrides)."""
+    command = ["snakemake"]
+    snakefile = str(workflow.main_snakefile)
+    if snakefile != os.path.join(os.getcwd(), "Snakefile"):
+        command += ["--snakefile", snakefile, "--directory", os.getcwd()]
+    command += ["--cores", "4", target]
     configfiles = [str(path) for path in workflow.config_settings.configfiles]
     if configfiles:
         command += ["--configfile", *configfiles]
@@ -244,7 +260,7 @@ def diffusion_adaptive_params(target):
     command += ["--config", *overrides, "diffusion_adaptive=run"]
     return {
         "run": DIFFUSION_ADAPTIVE,
-        "reason": "" if DIFFUSION_ADAPTIVE else diffusion_adaptive_reason(config),
+        "reason": DIFFUSION_ADAPTIVE_REASON,
         "fill_command": "" if DIFFUSION_ADAPTIVE else shlex.join(command),
     }
 

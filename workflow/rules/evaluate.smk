@@ -32,6 +32,9 @@ rule evaluation_set:
     benchmark:
         "results/benchmarks/evaluation_set/{dataset}.tsv"
     threads: 1
+    params:
+        max_clips=config["evaluation"]["max_clips"],
+        seed=config["seed"],
     script:
         "../scripts/evaluation_set.py"
 

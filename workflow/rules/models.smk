@@ -12,7 +12,7 @@ rule train_classifier:
             wildcards.model
         ]["config"],
     output:
-        checkpoint="results/models/{dataset}-{model}/checkpoint.pth",
+        checkpoint=trained_checkpoint("{dataset}", "{model}"),
         metrics="results/models/{dataset}-{model}/metrics.json",
     log:
         "logs/train_classifier/{dataset}-{model}.log",

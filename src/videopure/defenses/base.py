@@ -135,6 +135,16 @@ class Purifier(nn.Module):
         super().__init__()
 
     @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The constructor's default arguments, by name (for VideoPure: the paper's values and the
+        authors' code's behaviour)."""
+        return {
+            name: parameter.default
+            for name, parameter in inspect.signature(cls.__init__).parameters.items()
+            if parameter.default is not parameter.empty
+        }
+
+    @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> None:
         """Raise ``ValueError`` for bad constructor arguments ``settings`` (a spec without ``type``
         and ``model``) that can be told without building the defense; the config is checked with it

@@ -8,6 +8,8 @@ value is a constructor argument, set from the config and recorded by
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import torch
@@ -50,9 +52,14 @@ class JPEG(Purifier):
 
     def __init__(self, quality: int = 75) -> None:
         super().__init__()
+        self.check_settings({"quality": quality})
+        self.quality = quality
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        quality = {**cls.defaults(), **settings}["quality"]
         if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ValueError(f"JPEG quality must be an integer in [1, 100], got {quality!r}")
-        self.quality = quality
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[2]
@@ -98,9 +105,14 @@ class WhiteNoise(Purifier):
 
     def __init__(self, sigma: float = 8 / 255) -> None:
         super().__init__()
+        self.check_settings({"sigma": sigma})
+        self.sigma = float(sigma)
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        sigma = {**cls.defaults(), **settings}["sigma"]
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma <= 1:
             raise ValueError(f"white-noise sigma must be a number in (0, 1], got {sigma!r}")
-        self.sigma = float(sigma)
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
         return (x + self.sigma * torch.randn_like(x)).clamp(0, 1).unsqueeze(1)
@@ -130,9 +142,14 @@ class TemporalShuffle(Purifier):
 
     def __init__(self, window: int | None = None) -> None:
         super().__init__()
+        self.check_settings({"window": window})
+        self.window = window
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        window = {**cls.defaults(), **settings}["window"]
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 2):
             raise ValueError(f"temporal-shuffle window must be None (full permutation) or an integer >= 2, got {window!r}")
-        self.window = window
 
     def permutations(self, batch: int, frames: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """Frame orders (batch, frames): row b lists the input frames of clip b's output frames.

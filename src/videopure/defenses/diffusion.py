@@ -82,6 +82,21 @@ class DiffusionPurifier(Purifier):
         return {**super().settings(), "model": self.model.identity}
 
 
+def check_steps(defense: str, values: dict[str, Any]) -> None:
+    """Refuse a t* (and DDIM grid) that no model could run: integers, t* >= 1 and, given
+    ``num_inference_steps``, t* within the DDIM grid. ``values``: every constructor argument.
+    Whether the model was trained that far is its schedule's check, when it is built."""
+    for key in ("tstar", "num_inference_steps"):
+        value = values.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{defense} {key} must be an integer >= 1, got {value!r}")
+    if values["tstar"] > values.get("num_inference_steps", values["tstar"]):
+        raise ValueError(
+            f"{defense} tstar (t*) counts DDIM steps and must be in [1, num_inference_steps="
+            f"{values['num_inference_steps']}], got {values['tstar']}"
+        )
+
+
 @register_defense
 class DiffPureDDPM(DiffusionPurifier):
     """DiffPure (Nie et al., 2022) with DDPM sampling in the video latent space (Table I, "DiffPure_DDPM").
@@ -99,8 +114,13 @@ class DiffPureDDPM(DiffusionPurifier):
 
     def __init__(self, model: LatentVideoDiffusion, tstar: int = 101) -> None:
         super().__init__(model)
+        self.check_settings({"tstar": tstar})
         self.tstar = tstar
         self.timesteps = model.schedule.ddpm_timesteps(tstar)
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        check_steps(cls.name, {**cls.defaults(), **settings})
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -125,9 +145,14 @@ class DiffPureDDIM(DiffusionPurifier):
 
     def __init__(self, model: LatentVideoDiffusion, tstar: int = 6, num_inference_steps: int = 50) -> None:
         super().__init__(model)
+        self.check_settings({"tstar": tstar, "num_inference_steps": num_inference_steps})
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps
         self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        check_steps(cls.name, {**cls.defaults(), **settings})
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -157,12 +182,18 @@ class DDIMInversion(DiffusionPurifier):
         self, model: LatentVideoDiffusion, tstar: int = 6, num_inference_steps: int = 50, temporal: bool = False
     ) -> None:
         super().__init__(model)
-        if not isinstance(temporal, bool):
-            raise ValueError(f"temporal must be True or False, got {temporal!r}")
+        self.check_settings({"tstar": tstar, "num_inference_steps": num_inference_steps, "temporal": temporal})
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps
         self.temporal = temporal
         self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        values = {**cls.defaults(), **settings}
+        check_steps(cls.name, values)
+        if not isinstance(values["temporal"], bool):
+            raise ValueError(f"{cls.name} temporal must be True or False, got {values['temporal']!r}")
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = ddim_invert(self.model, z0, self.timesteps, temporal=self.temporal)

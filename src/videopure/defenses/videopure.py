@@ -50,7 +50,6 @@ constantly, so treating it as a constant is exact almost everywhere.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -212,15 +211,6 @@ class VideoPure(DiffusionPurifier):
         self.num_candidates = 1 if candidate is not None else tstar + 1
 
     @classmethod
-    def defaults(cls) -> dict[str, Any]:
-        """The constructor's defaults: the paper's values and the authors' code's behaviour."""
-        return {
-            name: parameter.default
-            for name, parameter in inspect.signature(cls.__init__).parameters.items()
-            if parameter.default is not parameter.empty
-        }
-
-    @classmethod
     def check_settings(cls, settings: Mapping[str, Any]) -> None:
         """Refuse bad constructor arguments (those given in ``settings``) before any model is loaded."""
         values = {**cls.defaults(), **settings}
@@ -247,6 +237,11 @@ class VideoPure(DiffusionPurifier):
         if values["lambda_temp"] < 0 or values["lambda_spa"] < 0:
             raise ValueError(
                 f"videopure lambda_temp and lambda_spa must be >= 0, got {values['lambda_temp']} and {values['lambda_spa']}"
+            )
+        if values["replace_trajectory"] and not values["optimize"]:
+            raise ValueError(
+                "videopure replace_trajectory continues from the optimised z'_t (Table VIII's Ours*), which "
+                "optimize: false does not make; set optimize: true or replace_trajectory: false"
             )
         if values["optimize"] and values["alpha_s"] == 0:
             raise ValueError("videopure alpha_s = 0 makes the optimisation a no-op; set optimize: false instead")

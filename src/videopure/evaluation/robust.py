@@ -64,9 +64,9 @@ def adaptive_columns(spec: dict[str, Any], through_diffusion: bool = True) -> tu
     """Table I's adaptive columns of the defense ``spec``: none for the undefended row, the +BPDA
     columns for every defense, and PGD+DiffAttack as well for a diffusion defense.
 
-    ``through_diffusion=False`` (config ``diffusion_adaptive`` resolved to skip, see
-    :func:`runs_diffusion_adaptive`) leaves a diffusion defense without any: they are the columns
-    a CPU cannot afford, marked "not run" in the tables.
+    ``through_diffusion=False`` leaves a diffusion defense without any: they are the columns a CPU
+    cannot afford (:func:`decide_diffusion_adaptive`), marked "not run" in the tables where they
+    were not measured.
     """
     if spec["type"] == "none":
         return ()
@@ -81,27 +81,25 @@ def not_run_columns(spec: dict[str, Any], through_diffusion: bool) -> tuple[Atta
     return tuple(column for column in adaptive_columns(spec) if column not in run)
 
 
-def runs_diffusion_adaptive(config: dict[str, Any]) -> bool:
-    """Whether the adaptive attacks through the diffusion defenses are scheduled (config
-    ``diffusion_adaptive``): ``run`` yes, ``skip`` no, ``auto`` where this process sees a CUDA
-    device and config ``device`` is not ``cpu``.
+def decide_diffusion_adaptive(config: dict[str, Any]) -> tuple[bool, str]:
+    """Whether new adaptive attacks through the diffusion defenses are scheduled (config
+    ``diffusion_adaptive``), and if not why, in words for a table's note.
 
-    Called where Snakemake builds its job graph, which on a cluster is often a login node without
-    a GPU: there the setting is explicit (``profiles/slurm`` says ``run``), never probed in a job.
+    ``run`` yes, ``skip`` no; ``auto`` yes where config ``device`` is ``cuda`` or, with ``device:
+    auto``, where this process sees a CUDA device. Called where Snakemake builds its job graph, which
+    on a cluster is often a login node without a GPU: there the setting is explicit
+    (``profiles/slurm`` says ``run``), never probed inside a job.
     """
-    setting = config["diffusion_adaptive"]
-    if setting == "auto":
-        return config["device"] != "cpu" and torch.cuda.is_available()
-    return setting == "run"
-
-
-def diffusion_adaptive_reason(config: dict[str, Any]) -> str:
-    """Why :func:`runs_diffusion_adaptive` says no, in words for a table's note."""
-    if config["diffusion_adaptive"] == "skip":
-        return "config 'diffusion_adaptive' is 'skip'"
-    if config["device"] == "cpu":
-        return "config 'diffusion_adaptive' is 'auto' and config 'device' is 'cpu'"
-    return "config 'diffusion_adaptive' is 'auto' and the machine that built the job graph has no CUDA device"
+    setting, device = config["diffusion_adaptive"], config["device"]
+    if setting == "run" or (setting == "auto" and device == "cuda"):
+        return True, ""
+    if setting == "skip":
+        return False, "config 'diffusion_adaptive' is 'skip'"
+    if device == "cpu":
+        return False, "config 'diffusion_adaptive' is 'auto' and config 'device' is 'cpu'"
+    if torch.cuda.is_available():
+        return True, ""
+    return False, "config 'diffusion_adaptive' is 'auto' and the machine that built the job graph has no CUDA device"
 
 
 def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,12 @@ LABELS = {"tstar": "diffusion timestep t*", "alpha_s": "optimisation step size Î
 
 
 def plot_sweep(
-    points: pd.DataFrame, parameter: str, png: str | Path, pdf: str | Path, title: str, metrics=METRICS
+    points: pd.DataFrame,
+    parameter: str,
+    png: str | Path,
+    pdf: str | Path,
+    title: str,
+    metrics: Sequence[str] = METRICS,
 ) -> None:
     """Draw ``points`` (one row per swept value: ``parameter`` and ``metrics``, a subset of
     :data:`METRICS`, in percent) as one line per metric, and write PNG and PDF atomically."""

@@ -76,13 +76,6 @@ def ablation_rows(table: str, tstar: int) -> list[AblationRow]:
     raise ValueError(f"unknown ablation table {table!r}; expected one of {ABLATION_TABLES}")
 
 
-def ablation_sources(through_diffusion: bool) -> tuple[str, ...]:
-    """The sources an ablation row is measured on: :data:`ABLATION_SOURCES`, less PGD+BPDA through
-    the variant (an adaptive attack through a diffusion defense) when config ``diffusion_adaptive``
-    resolves to skip (``videopure.evaluation.robust.runs_diffusion_adaptive``)."""
-    return ABLATION_SOURCES if through_diffusion else ABLATION_SOURCES[:2]
-
-
 def variant_name(base: str, overrides: Mapping[str, Any]) -> str:
     """``base`` for no overrides, else ``base+key~value+…`` with keys sorted (one name per variant)."""
     parts = [f"{key}~{str(value).lower() if isinstance(value, bool) else value}" for key, value in sorted(overrides.items())]
@@ -182,28 +175,39 @@ class VariantAccuracy:
     defense_settings: dict[str, Any]
 
 
-def read_variant_accuracy(path: str | Path, sources: tuple[str, ...] = ABLATION_SOURCES) -> VariantAccuracy:
-    """Accuracy of every source of ``sources`` (:func:`ablation_sources`) from a predictions file (rule predict)."""
-    from videopure.cache import read_h5
+def read_variant_accuracy(path: str | Path) -> VariantAccuracy:
+    """Accuracy of every source of :data:`ABLATION_SOURCES` that a predictions file (rule predict)
+    holds: PGD+BPDA through the variant is missing where no build has run it."""
+    from videopure.cache import read_attrs, read_h5
 
+    sources = [source for source in ABLATION_SOURCES if source in read_attrs(path)[0]["sources"]]
     record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in sources)])
     labels = record["labels"]
     accuracy = {source: float((record[f"{source}/votes"] == labels[:, None]).mean()) for source in sources}
     return VariantAccuracy(accuracy, len(labels), record.params["defense_settings"])
 
 
+def accuracy_cells(accuracy: Mapping[str, float]) -> dict[str, Any]:
+    """The accuracy columns of a row or sweep point in percent, PGD+BPDA through the variant (an
+    adaptive attack through a diffusion defense) "not run" where it was not measured; the clean and
+    gray-box columns are always measured."""
+    missing = [source for source in ABLATION_SOURCES if source not in accuracy]
+    if set(missing) - {"pgd_bpda"}:
+        raise ValueError(f"no measurement of {missing}: only PGD+BPDA through a variant may be left unrun")
+    return {
+        column: round(100.0 * accuracy[source], 1) if source in accuracy else NOT_RUN
+        for source, column in ACCURACY_COLUMNS.items()
+    }
+
+
 def build_ablation_table(setup: AblationSetup, table: str, accuracy: Mapping[str, Mapping[str, float]], clips: int) -> pd.DataFrame:
     """The table in the paper's layout: descriptor columns, then accuracies in percent.
 
-    ``accuracy[variant][source]`` is a fraction for each source measured; a source of
-    :data:`ABLATION_SOURCES` that was not (:func:`ablation_sources`) is marked "not run".
+    ``accuracy[variant][source]`` is a fraction for each source measured (:func:`accuracy_cells`).
     """
     records = []
     for name, row in setup.rows(table):
-        record: dict[str, Any] = dict(row.labels)
-        for source, column in ACCURACY_COLUMNS.items():
-            measured = source in accuracy[name]
-            record[column] = round(100.0 * accuracy[name][source], 1) if measured else NOT_RUN
+        record: dict[str, Any] = {**row.labels, **accuracy_cells(accuracy[name])}
         record["Clips"] = clips
         record["Defense"] = name
         records.append(record)

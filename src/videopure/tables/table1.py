@@ -65,6 +65,9 @@ def build_table1(rows: list[Table1Row]) -> pd.DataFrame:
                 filled[column] = row.accuracy[column]
             else:
                 raise ValueError(f"{row.dataset}/{row.model}/{row.defense}: no measurement for column {column}")
+        marked_and_measured = set(row.not_run) & set(row.accuracy)
+        if marked_and_measured:
+            raise ValueError(f"{row.dataset}/{row.model}/{row.defense}: {sorted(marked_and_measured)} both measured and not run")
         if row.defense == "None":
             record["Average"] = record["Average over"] = NOT_APPLICABLE
         else:
@@ -133,8 +136,10 @@ def table1_caption(attack: dict) -> str:
 def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
     """Read every prediction file of Table I (paths from :mod:`videopure.paths`).
 
-    ``diffusion_adaptive``: whether the adaptive columns of the diffusion rows were scheduled
-    (``run``), and otherwise why not and the command that fills them (the table1 rule's params).
+    A row's measured columns are those its predictions file holds: the adaptive columns through a
+    diffusion defense may be missing where ``diffusion_adaptive`` (the table1 rule's params: whether
+    new ones are scheduled, and otherwise why not and the command that fills them) did not schedule
+    them; any other missing column is an error.
     """
     from videopure.cache import read_attrs, read_h5
     from videopure.evaluation.robust import (
@@ -153,12 +158,18 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
             correct = split["logits"].argmax(1) == split["labels"]
             size = 0
             for defense, defense_spec in defense_specs(config).items():
-                adaptive = adaptive_columns(defense_spec, diffusion_adaptive["run"])
-                skipped = not_run_columns(defense_spec, diffusion_adaptive["run"])
+                path = predictions_file(name, model, defense)
+                measured = set(read_attrs(path)[0]["sources"])
+                adaptive = tuple(c for c in adaptive_columns(defense_spec) if c.slug in measured)
+                skipped = tuple(c for c in adaptive_columns(defense_spec) if c.slug not in measured)
+                unexpected = [c.name for c in skipped
+                              if diffusion_adaptive["run"] or c not in not_run_columns(defense_spec, False)]
+                if unexpected:
+                    raise ValueError(f"{path} has no votes for column(s) {unexpected}, which this build measures; "
+                                     "delete it and rerun Snakemake")
                 columns = [("None", "clean", None)]
                 columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
                 columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in adaptive]
-                path = predictions_file(name, model, defense)
                 record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug, _ in columns)])
                 labels, size = record["labels"], len(record["labels"])
                 accuracy = {}

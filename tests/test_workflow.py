@@ -349,8 +349,10 @@ def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
     assert [spec["weights"] for spec in learned.values()] == ["results/models/smoke-raft_small.pth"]  # rule train_flow's
     training = json.loads((results / "models" / "smoke-raft_small.json").read_text())
     assert len(training["loss_history"]) == 2 and training["settings"]["steps"] == 4
-    for measured in flows["models"].values():
-        assert 0 <= measured["epe_moving"] and measured["motion_moving"] > 0
+    for slug in ("farneback", "dis"):  # classical flow beats predicting no motion (its EPE is motion_moving)
+        measured = flows["models"][slug]
+        assert measured["epe_moving"] < 0.5 * measured["motion_moving"], (slug, measured)
+    assert all(np.isfinite(measured["epe_moving"]) for measured in flows["models"].values())
 
 
 def test_new_flow_training_settings_retrain_the_raft_small_alone(smoke_ablations, tmp_path):

@@ -39,10 +39,10 @@ from videopure.evaluation.clean import cap_evaluation_set
 from videopure.evaluation.robust import (
     attack_settings,
     defense_specs,
+    diffusion_adaptive_columns,
     load_classifier,
     load_defense,
     load_eval_clips,
-    not_run_columns,
     predict_defended,
     run_attack,
     votes,
@@ -53,7 +53,7 @@ from videopure.runtime import machine_description, resolve_device, seed_everythi
 
 def diffusion_rows(config: dict) -> dict[str, dict]:
     """Table I's rows with adaptive columns a CPU run leaves out, in the table's order."""
-    return {name: spec for name, spec in defense_specs(config).items() if not_run_columns(spec, False)}
+    return {name: spec for name, spec in defense_specs(config).items() if diffusion_adaptive_columns(spec)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             for defense, defense_spec in rows.items():
                 purifier = load_defense(config, defense_spec, device, diffusion_model_path(config, dataset))
                 draws = evaluation["draws"] if purifier.stochastic else 1
-                for column in not_run_columns(defense_spec, False):
+                for column in diffusion_adaptive_columns(defense_spec):
                     key = {"dataset": dataset, "model": model, "defense": defense, "column": column.name}
                     if time.perf_counter() - start > args.budget_seconds:
                         skipped.append(key)

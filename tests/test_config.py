@@ -45,7 +45,12 @@ def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive
     diffusion run is the key 'diffusion_adaptive', resolved where the job graph is built."""
     import torch
 
-    from videopure.evaluation.robust import adaptive_columns, decide_diffusion_adaptive, defense_specs, not_run_columns
+    from videopure.evaluation.robust import (
+        adaptive_columns,
+        decide_diffusion_adaptive,
+        defense_specs,
+        diffusion_adaptive_columns,
+    )
 
     mini = load_config(REPO / "config" / "config.yaml")
     specs = defense_specs(mini)
@@ -60,11 +65,11 @@ def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive
     assert not run and "'device' is 'cpu'" in reason
     run, reason = decide_diffusion_adaptive({**mini, "device": "auto"})
     assert run == torch.cuda.is_available() and (run or "no CUDA device" in reason)
-    names = [column.name for column in not_run_columns(specs["Ours"], False)]
+    names = [column.name for column in diffusion_adaptive_columns(specs["Ours"])]
     assert names == ["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack"]
-    assert adaptive_columns(specs["Ours"], False) == () and not_run_columns(specs["Ours"], True) == ()
-    assert adaptive_columns(specs["JPEG"], False) == adaptive_columns(specs["JPEG"])  # a CPU affords these
-    assert not_run_columns(specs["None"], False) == ()
+    assert diffusion_adaptive_columns(specs["Ours"]) == adaptive_columns(specs["Ours"])
+    assert diffusion_adaptive_columns(specs["JPEG"]) == () and adaptive_columns(specs["JPEG"])  # a CPU affords these
+    assert diffusion_adaptive_columns(specs["None"]) == ()
 
 
 def test_validation_does_not_modify_its_argument(mini):

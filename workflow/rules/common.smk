@@ -16,7 +16,7 @@ from videopure.evaluation.robust import (
     defense_specs,
     COLUMNS_BY_SLUG,
     decide_diffusion_adaptive,
-    not_run_columns,
+    diffusion_adaptive_columns,
 )
 from videopure.evaluation.trajectories import (
     flow_slug,
@@ -230,7 +230,7 @@ def row_sources(wildcards):
         columns = [*GRAYBOX_COLUMNS, *adaptive_columns(spec)]
     else:
         columns = [COLUMNS_BY_SLUG[source] for source in ABLATION_SOURCES[1:]]
-    skippable = not_run_columns(spec, False)
+    skippable = diffusion_adaptive_columns(spec)
     return ["clean"] + [
         column.slug
         for column in columns

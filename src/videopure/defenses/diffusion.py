@@ -81,20 +81,21 @@ class DiffusionPurifier(Purifier):
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "model": self.model.identity}
 
-
-def check_steps(defense: str, values: dict[str, Any]) -> None:
-    """Refuse a t* (and DDIM grid) that no model could run: integers, t* >= 1 and, given
-    ``num_inference_steps``, t* within the DDIM grid. ``values``: every constructor argument.
-    Whether the model was trained that far is its schedule's check, when it is built."""
-    for key in ("tstar", "num_inference_steps"):
-        value = values.get(key, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{defense} {key} must be an integer >= 1, got {value!r}")
-    if values["tstar"] > values.get("num_inference_steps", values["tstar"]):
-        raise ValueError(
-            f"{defense} tstar (t*) counts DDIM steps and must be in [1, num_inference_steps="
-            f"{values['num_inference_steps']}], got {values['tstar']}"
-        )
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        """Refuse a t* (and DDIM grid) that no model could run: integers, t* >= 1 and, where the
+        constructor takes ``num_inference_steps``, t* within the DDIM grid. Whether the model was
+        trained that far is its schedule's check, when it is built."""
+        values = {**cls.defaults(), **settings}
+        for key in ("tstar", "num_inference_steps"):
+            value = values.get(key)
+            if key in values and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{cls.name} {key} must be an integer >= 1, got {value!r}")
+        if {"tstar", "num_inference_steps"} <= set(values) and values["tstar"] > values["num_inference_steps"]:
+            raise ValueError(
+                f"{cls.name} tstar (t*) counts DDIM steps and must be in [1, num_inference_steps="
+                f"{values['num_inference_steps']}], got {values['tstar']}"
+            )
 
 
 @register_defense
@@ -117,10 +118,6 @@ class DiffPureDDPM(DiffusionPurifier):
         self.check_settings({"tstar": tstar})
         self.tstar = tstar
         self.timesteps = model.schedule.ddpm_timesteps(tstar)
-
-    @classmethod
-    def check_settings(cls, settings: dict[str, Any]) -> None:
-        check_steps(cls.name, {**cls.defaults(), **settings})
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -149,10 +146,6 @@ class DiffPureDDIM(DiffusionPurifier):
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps
         self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
-
-    @classmethod
-    def check_settings(cls, settings: dict[str, Any]) -> None:
-        check_steps(cls.name, {**cls.defaults(), **settings})
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -190,8 +183,8 @@ class DDIMInversion(DiffusionPurifier):
 
     @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> None:
+        super().check_settings(settings)
         values = {**cls.defaults(), **settings}
-        check_steps(cls.name, values)
         if not isinstance(values["temporal"], bool):
             raise ValueError(f"{cls.name} temporal must be True or False, got {values['temporal']!r}")
 

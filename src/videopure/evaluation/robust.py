@@ -60,25 +60,23 @@ FULL_GRADIENT_COLUMNS = (AttackColumn("PGD+DiffAttack", "pgd_diffattack", "PGD",
 COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS}
 
 
-def adaptive_columns(spec: dict[str, Any], through_diffusion: bool = True) -> tuple[AttackColumn, ...]:
+def adaptive_columns(spec: dict[str, Any]) -> tuple[AttackColumn, ...]:
     """Table I's adaptive columns of the defense ``spec``: none for the undefended row, the +BPDA
-    columns for every defense, and PGD+DiffAttack as well for a diffusion defense.
-
-    ``through_diffusion=False`` leaves a diffusion defense without any: they are the columns a CPU
-    cannot afford (:func:`decide_diffusion_adaptive`), marked "not run" in the tables where they
-    were not measured.
-    """
+    columns for every defense, and PGD+DiffAttack as well for a diffusion defense."""
     if spec["type"] == "none":
         return ()
     if resolve_defense(spec["type"]).diffusion_based:
-        return ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS if through_diffusion else ()
+        return ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS
     return ADAPTIVE_COLUMNS
 
 
-def not_run_columns(spec: dict[str, Any], through_diffusion: bool) -> tuple[AttackColumn, ...]:
-    """The adaptive columns of ``spec`` that :func:`adaptive_columns` leaves out under ``through_diffusion``."""
-    run = adaptive_columns(spec, through_diffusion)
-    return tuple(column for column in adaptive_columns(spec) if column not in run)
+def diffusion_adaptive_columns(spec: dict[str, Any]) -> tuple[AttackColumn, ...]:
+    """The adaptive columns of ``spec`` that attack through a diffusion model: all of them for a
+    diffusion defense, none otherwise. They are the columns a CPU cannot afford
+    (:func:`decide_diffusion_adaptive`), marked "not run" in the tables where they were not measured."""
+    if spec["type"] != "none" and resolve_defense(spec["type"]).diffusion_based:
+        return adaptive_columns(spec)
+    return ()
 
 
 def decide_diffusion_adaptive(config: dict[str, Any]) -> tuple[bool, str]:

@@ -147,7 +147,7 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
         GRAYBOX_COLUMNS,
         adaptive_columns,
         defense_specs,
-        not_run_columns,
+        diffusion_adaptive_columns,
     )
     from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
 
@@ -160,10 +160,11 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
             for defense, defense_spec in defense_specs(config).items():
                 path = predictions_file(name, model, defense)
                 measured = set(read_attrs(path)[0]["sources"])
-                adaptive = tuple(c for c in adaptive_columns(defense_spec) if c.slug in measured)
-                skipped = tuple(c for c in adaptive_columns(defense_spec) if c.slug not in measured)
+                every = adaptive_columns(defense_spec)
+                adaptive = tuple(c for c in every if c.slug in measured)
+                skipped = tuple(c for c in every if c.slug not in measured)
                 unexpected = [c.name for c in skipped
-                              if diffusion_adaptive["run"] or c not in not_run_columns(defense_spec, False)]
+                              if diffusion_adaptive["run"] or c not in diffusion_adaptive_columns(defense_spec)]
                 if unexpected:
                     raise ValueError(f"{path} has no votes for column(s) {unexpected}, which this build measures; "
                                      "delete it and rerun Snakemake")
@@ -198,7 +199,6 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
                 if defense == "None":
                     out.rows.append(undefended_row(name, model, size, accuracy.pop("None"), accuracy))
                 else:
-                    every = adaptive + skipped
                     not_applicable = tuple(c.name for c in FULL_GRADIENT_COLUMNS if c not in every)
                     not_run = tuple(c.name for c in skipped)
                     out.rows.append(Table1Row(name, model, defense, size, accuracy, not_applicable, not_run))

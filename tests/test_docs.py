@@ -107,3 +107,12 @@ def test_relative_links_point_at_existing_files(path):
         if not (path.parent / file).exists():
             broken.append(target)
     assert not broken, f"{path.relative_to(REPO)}: {broken}"
+
+
+@pytest.mark.parametrize("path", sorted((DOCS / "results").glob("2*.md")), ids=lambda path: path.name)
+def test_every_measurement_record_is_dated_and_names_its_machine(path):
+    """docs/results/<date>-<topic>.md: the title carries the file's date, a line names the machine."""
+    date = re.match(r"\d{4}-\d{2}-\d{2}", path.name)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert date and lines[0].startswith("# ") and date.group() in lines[0], lines[0]
+    assert any(line.startswith("**Machine:**") for line in lines), f"{path.name} names no machine"

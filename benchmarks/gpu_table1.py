@@ -45,7 +45,6 @@ from videopure.evaluation.robust import (
     load_eval_clips,
     predict_defended,
     run_attack,
-    votes,
 )
 from videopure.paths import classifier_checkpoint, diffusion_model_path, evalset_file, frames_file
 from videopure.runtime import machine_description, resolve_device, seed_everything
@@ -112,10 +111,10 @@ def main(argv: list[str] | None = None) -> None:
                         torch.cuda.synchronize()
                     attacked = time.perf_counter()
                     evaluated = DefendedClassifier(classifier, purifier, gradient="none")
-                    logits = predict_defended(
-                        evaluated, adversarial, config["seed"], draws, evaluation["batch_size"], clip_ids
-                    )
-                    voted = votes(logits)
+                    voted = predict_defended(
+                        evaluated, adversarial, config["seed"], draws, evaluation["batch_size"], clip_ids,
+                        early_exit=evaluation["early_exit"],
+                    ).votes
                     accuracy = float((voted == subset_labels.cpu().numpy()[:, None]).mean())
                     cells.append(
                         {**key, "accuracy": round(100 * accuracy, 1), "clips": len(subset), "draws": draws,

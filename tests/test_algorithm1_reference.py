@@ -479,12 +479,20 @@ def test_decoded_candidates_logits_and_vote_equal_the_reference(model, final_can
     assert voted.tolist() == expected_votes
 
     draws = 3  # a deterministic defense: every draw repeats the clip's candidates
-    per_draw = predict_defended(defended, x, seed=0, draws=draws, batch_size=1, clip_ids=np.arange(CLIPS))
-    assert per_draw.shape == (CLIPS, draws, settings.tstar + 1, CLASSES)
+    predictions = predict_defended(defended, x, seed=0, draws=draws, batch_size=1, clip_ids=np.arange(CLIPS))
+    assert predictions.logits.shape == (CLIPS, draws, settings.tstar + 1, CLASSES)
     # predict_defended hands back float32 logits: float32's tolerance here.
     expected_per_draw = expected_logits.unsqueeze(1).expand(-1, draws, -1, -1).numpy()
-    np.testing.assert_allclose(per_draw, expected_per_draw, rtol=1e-6, atol=1e-6)
-    assert votes(per_draw).tolist() == [[vote] * draws for vote in expected_votes]
+    np.testing.assert_allclose(predictions.logits, expected_per_draw, rtol=1e-6, atol=1e-6)
+    assert votes(predictions.logits).tolist() == [[vote] * draws for vote in expected_votes]
+    assert predictions.votes.tolist() == [[vote] * draws for vote in expected_votes]
+    # The early-exit vote: the reference's votes, and the candidates it classified are the reference's.
+    early = predict_defended(defended, x, seed=0, draws=draws, batch_size=2, clip_ids=np.arange(CLIPS), early_exit=True)
+    assert early.votes.tolist() == [[vote] * draws for vote in expected_votes]
+    for clip, count in enumerate(early.evaluated[:, 0]):
+        expected = expected_per_draw[clip, 0, :count]
+        np.testing.assert_allclose(early.logits[clip, 0, :count], expected, rtol=1e-6, atol=1e-6)
+        assert np.isnan(early.logits[clip, 0, count:]).all()
 
 
 # --- the vote over draws and candidates -----------------------------------------------------------

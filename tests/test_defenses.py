@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import textwrap
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from videopure.defenses import (
     register_defense,
     seeded,
 )
+from videopure.defenses.defended import votes_to_decide
 
 from tests.helpers import tiny_diffusion
 
@@ -304,6 +306,79 @@ def test_defended_classifier_shapes_and_candidate_order():
     with seeded(0):
         votes, logits = single.predict(x)
     assert logits.shape == (3, 1, CLASSES) and torch.equal(votes, logits[:, 0].argmax(dim=1))
+
+
+class ScriptedVotes(Purifier):
+    """A K = 5 test purifier whose candidate k of a clip is a constant video holding the class that
+    candidate should vote for (read back by :class:`ReadClass`): clip b's votes are ``script[b]``."""
+
+    name = "scripted_votes"
+    stochastic = False
+    exact_gradient = False
+    num_candidates = 5
+
+    def __init__(self, script: torch.Tensor) -> None:
+        super().__init__()
+        self.script = script  # (B, K) class per candidate
+
+    def purify(self, x: torch.Tensor) -> torch.Tensor:
+        values = self.script.to(x.dtype).view(*self.script.shape, 1, 1, 1, 1) / 10
+        return values.expand(*self.script.shape, *x.shape[1:])
+
+
+class ReadClass(nn.Module):
+    """Logits that put a constant video holding class c / 10 on class c (of 3)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        held = (x.flatten(1).mean(dim=1) * 10).round().long()
+        return F.one_hot(held, 3).float()
+
+
+def first_decided(votes: tuple[int, ...], classes: int) -> int:
+    """By brute force: the fewest leading votes after which every completion has the same winner."""
+    total = len(votes)
+    for seen in range(total + 1):
+        winners = {
+            int(np.bincount(votes[:seen] + rest, minlength=classes).argmax())  # argmax: ties to the smallest
+            for rest in itertools.product(range(classes), repeat=total - seen)
+        }
+        if len(winners) == 1:
+            return seen
+    raise AssertionError("unreachable: all votes seen decide")
+
+
+def test_early_exit_vote_equals_the_full_vote_and_stops_at_the_first_decided_candidate():
+    """Every sequence of 5 votes over 3 classes (243 clips, one batch): the early-exit vote gives the
+    full vote's class, classifies exactly the candidates before the vote is decided (brute force:
+    no completion can change the winner, ties to the smallest index) and leaves the rest NaN."""
+    script = torch.tensor(list(itertools.product(range(3), repeat=5)))
+    defended = DefendedClassifier(ReadClass(), ScriptedVotes(script))
+    x = torch.zeros(len(script), 2, 3, 4, 4)
+    full, early = defended.classify(x, early_exit=False), defended.classify(x)
+    expected = majority_vote(F.one_hot(script, 3).float())
+    assert torch.equal(full.classes, expected) and torch.equal(early.classes, expected)
+    assert (full.evaluated == 5).all() and not full.logits.isnan().any()
+    decided = torch.tensor([first_decided(tuple(row.tolist()), 3) for row in script])
+    assert torch.equal(early.evaluated, decided)
+    assert set(decided.tolist()) == {3, 4, 5}  # the script exercises every exit point
+    for clip, count in enumerate(early.evaluated.tolist()):
+        assert torch.equal(early.logits[clip, :count], full.logits[clip, :count])
+        assert early.logits[clip, count:].isnan().all()
+
+
+def test_votes_to_decide_counts_the_candidates_every_completion_needs():
+    """0 exactly when decided; otherwise d > 0 such that no d − 1 further votes can decide (brute force)."""
+    for seen in range(6):
+        for votes in itertools.product(range(3), repeat=seen):
+            counts = torch.tensor([np.bincount(np.array(votes, dtype=int), minlength=3)])
+            needed = int(votes_to_decide(counts, 5 - seen)[0])
+            assert (needed == 0) == all(
+                first_decided(votes + rest, 3) <= seen for rest in itertools.product(range(3), repeat=5 - seen)
+            )
+            for fewer in range(1, needed):
+                for more in itertools.product(range(3), repeat=fewer):
+                    later = counts + torch.tensor([np.bincount(np.array(more), minlength=3)])
+                    assert int(votes_to_decide(later, 5 - seen - fewer)[0]) > 0
 
 
 def test_defended_classifier_arguments():

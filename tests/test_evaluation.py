@@ -80,11 +80,12 @@ def test_stochastic_predictions_do_not_depend_on_batch_size_and_are_seeded():
     ids = np.arange(4)
     a = predict_defended(defended, clips, seed=0, draws=2, batch_size=4, clip_ids=ids)
     b = predict_defended(defended, clips[2:], seed=0, draws=2, batch_size=1, clip_ids=ids[2:])
-    np.testing.assert_array_equal(a[2:], b)
-    assert a.shape == (4, 2, 1, 3) and not np.array_equal(a[:, 0], a[:, 1])
+    np.testing.assert_array_equal(a.logits[2:], b.logits)
+    assert a.logits.shape == (4, 2, 1, 3) and not np.array_equal(a.logits[:, 0], a.logits[:, 1])
     c = predict_defended(defended, clips, seed=1, draws=2, batch_size=4, clip_ids=ids)
-    assert not np.array_equal(a, c)
-    assert votes(a).shape == (4, 2)
+    assert not np.array_equal(a.logits, c.logits)
+    np.testing.assert_array_equal(a.votes, votes(a.logits))
+    np.testing.assert_array_equal(a.evaluated, np.ones((4, 2)))
 
 
 def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_logits():
@@ -93,12 +94,12 @@ def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_l
     purifier = build_defense({"type": "white_noise", "sigma": 0.3})
     clips, ids = torch.rand(3, 3, 3, 8, 8), np.arange(3)
     side_by_side = SideBySide(recognizers)
-    together = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, 0, 2, 2, ids)
+    together = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, 0, 2, 2, ids).logits
     assert together.shape == (3, 2, 1, 6)
     parts = side_by_side.split(together)
     assert list(parts) == ["a", "b"] and not np.array_equal(parts["a"], parts["b"])
     for name, recognizer in recognizers.items():
-        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 2, 2, ids)
+        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 2, 2, ids).logits
         np.testing.assert_array_equal(parts[name], alone)
     with pytest.raises(ValueError, match="at least one"):
         SideBySide({})
@@ -112,7 +113,7 @@ def test_defended_accuracies_score_each_recognizer_on_one_seeded_draw():
     accuracies = defended_accuracies(recognizers, purifier, clips, labels, ids, seed=0, batch_size=4)
     assert list(accuracies) == ["a", "b"]
     for name, recognizer in recognizers.items():
-        logits = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 1, 4, ids)
-        assert accuracies[name] == pytest.approx((votes(logits)[:, 0] == labels.numpy()).mean())
+        voted = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 1, 4, ids).votes
+        assert accuracies[name] == pytest.approx((voted[:, 0] == labels.numpy()).mean())
     clean = defended_accuracies(recognizers, build_defense({"type": "none"}), clips, labels, ids, 0, 4)
     assert clean["a"] == pytest.approx((recognizers["a"](clips).argmax(1) == labels).float().mean().item())

@@ -61,8 +61,8 @@ def test_predictions_from_cached_latents_equal_predictions_from_clips(defense):
     defended = DefendedClassifier(MeanClassifier(), purifier, gradient="none")
     latents = torch.from_numpy(encode_clips(model, CLIPS, 3))
     ids = np.arange(3)
-    from_clips = predict_defended(defended, CLIPS, 0, 2, 2, ids)
-    from_latents = predict_defended(defended, CLIPS, 0, 2, 2, ids, latents=latents)
+    from_clips = predict_defended(defended, CLIPS, 0, 2, 2, ids).logits
+    from_latents = predict_defended(defended, CLIPS, 0, 2, 2, ids, latents=latents).logits
     np.testing.assert_allclose(from_latents, from_clips, rtol=1e-4, atol=1e-5)
     with seeded(0):
         assert not np.allclose(from_clips[:, 0], from_clips[:, 1]) or not purifier.stochastic

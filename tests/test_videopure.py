@@ -111,6 +111,44 @@ def test_unet_calls_per_clip(model):
         assert model.unet_calls == calls * SHAPE[0]
 
 
+class BrightnessBins(torch.nn.Module):
+    """One-hot logits over 3 classes from a video's mean brightness in bins of 1/1000: the tiny
+    model's candidates differ by a few thousandths, so their votes split."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.one_hot((x.mean(dim=(1, 2, 3, 4)) * 1000).floor().long() % 3, 3).float()
+
+
+def test_early_exit_vote_saves_decodes_and_denoising_calls_with_the_same_votes(model):
+    """t* = 6 per clip: the full vote makes 12 UNet calls and 7 decodes; the early-exit vote the same
+    class, n decodes for the n candidates it classified and 6 + min(n, 6) UNet calls (candidate k
+    needs the denoising trajectory down to its own τ; the final one all of it), n < 7 on some clip."""
+    purifier = VideoPure(model)
+    defended = DefendedClassifier(BrightnessBins(), purifier, gradient="none")
+    x = videos(shape=(8, *SHAPE[1:]))
+    evaluated, classes = [], []
+    for clip in x.split(1):
+        model.unet_calls = model.decodes = 0
+        full = defended.classify(clip, early_exit=False)
+        assert (model.unet_calls, model.decodes) == (12, 7) and int(full.evaluated[0]) == 7
+        model.unet_calls = model.decodes = 0
+        early = defended.classify(clip)
+        n = int(early.evaluated[0])
+        assert (model.unet_calls, model.decodes) == (6 + min(n, 6), n)
+        assert torch.equal(early.classes, full.classes)
+        # The decoder sees n candidates in a batch instead of 7: float32 rounding, nothing more.
+        torch.testing.assert_close(early.logits[:, :n], full.logits[:, :n], rtol=1e-4, atol=1e-4)
+        assert early.logits[:, n:].isnan().all()
+        evaluated.append(n)
+        classes.append(int(full.classes[0]))
+    assert min(evaluated) < 7 and max(evaluated) > 4 and len(set(classes)) > 1  # the clips exercise the exit
+    # One batch, its clips decided at different candidates: the same classes and counts.
+    model.decodes = 0
+    batched = defended.classify(x)
+    assert batched.classes.tolist() == classes and batched.evaluated.tolist() == evaluated
+    assert model.decodes == sum(evaluated)
+
+
 # --- the optimisation step: sign and scale -----------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.helpers import REPO, snakemake_cmd
-from videopure.cache import read_h5
+from videopure.cache import read_attrs, read_h5
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/table1.csv"
@@ -254,11 +254,49 @@ def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations
 
 def test_table10_times_both_defenses_in_one_run(smoke_ablations):
     table = pd.read_csv(smoke_ablations / "results" / "table10.csv")
-    assert list(table["Defense Method"]) == ["DiffPure_DDPM", "Ours"]
-    assert list(table["UNet calls"]) == [21, 4] and list(table["Candidates"]) == [1, 3]  # smoke: t* = 21 and 2
+    assert list(table["Defense Method"]) == ["DiffPure_DDPM", "Ours", "Ours (early exit)"]
+    # smoke: t* = 21 and 2; VideoPure's full vote decodes and classifies its 3 candidates, the early
+    # exit at least 2 (a majority of 3) and, with the trajectory computed as needed, 2 + that many
+    # UNet calls up to 4.
+    assert list(table["UNet calls"][:2]) == [21, 4] and list(table["Candidates"]) == [1, 3, 3]
+    assert list(table["Decodes"][:2]) == [1, 3] and list(table["Classified"][:2]) == [1, 3]
+    early = table.iloc[2]
+    assert 2 <= early["Decodes"] == early["Classified"] <= 3 and early["UNet calls"] == min(2 + early["Decodes"], 4)
     assert (table["Time(s)"] > 0).all() and table["Machine"].str.contains("cores").all()
     report = json.loads((smoke_ablations / "results" / "speed" / "smoke-NL.json").read_text())
     assert report["ratio"] == pytest.approx(table["Time(s)"][0] / table["Time(s)"][1], rel=0.01)
+    assert report["ratio_early_exit"] == pytest.approx(table["Time(s)"][0] / table["Time(s)"][2], rel=0.01)
+    assert report["sweep_point_early_exit"]["early_exit"] and not report["sweep_point"]["early_exit"]
+
+
+def test_early_exit_votes_equal_the_full_votes_of_every_smoke_videopure_prediction(smoke_ablations, tmp_path):
+    """Every VideoPure prediction that votes (Table I's Ours, the variants of Tables IV, VIII, IX and
+    the sweeps), every source: the default early-exit votes equal those of the same rule run with
+    evaluation.early_exit false, which classifies every candidate."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_ablations, workdir, symlinks=True)
+    voting = []
+    for path in sorted((workdir / "results" / "predictions").rglob("*.h5")):
+        settings = read_attrs(path)[0]["defense_settings"]
+        if settings["name"] == "videopure" and settings["candidate"] is None:
+            voting.append(path.relative_to(workdir))
+    assert len(voting) >= 6, voting
+    full_vote = tmp_path / "full_vote.yaml"
+    full_vote.write_text("evaluation: {early_exit: false}\n")
+    result = run_snakemake(workdir, *map(str, voting), *FILL, extra_config=full_vote)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    saved = 0
+    for path in voting:
+        early, full = read_h5(smoke_ablations / path), read_h5(workdir / path)
+        assert early.params["early_exit"] and not full.params["early_exit"]
+        assert early.params["sources"] == full.params["sources"]
+        for source in early.params["sources"]:
+            np.testing.assert_array_equal(early[f"{source}/votes"], full[f"{source}/votes"], err_msg=f"{path} {source}")
+            candidates = full[f"{source}/logits"].shape[2]
+            assert (full[f"{source}/evaluated"] == candidates).all()
+            assert ((early[f"{source}/evaluated"] >= 2) & (early[f"{source}/evaluated"] <= candidates)).all()
+            saved += int((candidates - early[f"{source}/evaluated"]).sum())
+    assert saved > 0  # the exit stopped somewhere: the comparison is not between two full votes
 
 
 def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(smoke_run):

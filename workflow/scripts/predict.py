@@ -1,13 +1,15 @@
-"""Rule predict: one row of Table I or an ablation table — a defended recognizer's per-candidate
-logits and votes on the clean evaluation set and on every attack's adversarial clips (a group per
-input). Diffusion defenses read the clips' cached latents; VideoPure also its cached trajectory and flow."""
+"""Rule predict: one row of Table I or an ablation table — a defended recognizer's votes and
+per-candidate logits on the clean evaluation set and on every attack's adversarial clips (a group per
+input). Diffusion defenses read the clips' cached latents; VideoPure also its cached trajectory and
+flow. With evaluation.early_exit each vote stops once decided: the logits of the candidates it did not
+need are NaN, and ``{source}/evaluated`` counts those it did."""
 
 import torch
 
 from videopure.cache import read_h5, write_h5
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.latents import read_latents
-from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended, votes
+from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended
 from videopure.evaluation.trajectories import flow_spec, read_flows, read_trajectories, trajectory_settings
 from videopure.params import file_digest
 from videopure.runtime import stage
@@ -46,11 +48,13 @@ with stage(snakemake) as ctx:  # noqa: F821
             cached["flow"] = read_flows(
                 inputs[f"flow_{source}"], flow_spec(spec), tuple(latents.shape[-2:]), clips_upstream, data.video_ids
             )
-        logits = predict_defended(
-            defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index, latents, cached
+        predictions = predict_defended(
+            defended, clips, ctx.config["seed"], draws, evaluation["batch_size"], data.index, latents, cached,
+            early_exit=evaluation["early_exit"],
         )
-        arrays[f"{source}/logits"] = logits
-        arrays[f"{source}/votes"] = votes(logits)
+        arrays[f"{source}/logits"] = predictions.logits
+        arrays[f"{source}/votes"] = predictions.votes
+        arrays[f"{source}/evaluated"] = predictions.evaluated
         accuracy[source] = float((arrays[f"{source}/votes"] == arrays["labels"][:, None]).mean())
     write_h5(
         snakemake.output[0],  # noqa: F821
@@ -62,6 +66,7 @@ with stage(snakemake) as ctx:  # noqa: F821
             "defense_settings": purifier.settings(),
             "sources": list(snakemake.params.sources),  # noqa: F821
             "draws": draws,
+            "early_exit": evaluation["early_exit"],
             "accuracy": accuracy,
         },
         upstream=upstream,

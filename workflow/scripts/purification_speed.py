@@ -1,5 +1,6 @@
-"""Rule purification_speed: seconds per clip of DiffPure_DDPM and VideoPure on the same UNet, one run
-(Table X), and of a new VideoPure sweep point from the caches against one from scratch."""
+"""Rule purification_speed: seconds per clip of DiffPure_DDPM and VideoPure (full vote and early
+exit) on the same UNet, one run (Table X), and of a new VideoPure sweep point from the caches against
+one from scratch."""
 
 import json
 
@@ -25,16 +26,28 @@ with stage(snakemake) as ctx:  # noqa: F821
         "clip_shape": list(clips.shape[1:]),
         "defenses": {},
     }
-    for name, spec in params.defenses.items():
-        purifier = load_defense(ctx.config, spec, ctx.device, inputs.diffusion_model)
-        report["defenses"][name] = time_defended(DefendedClassifier(classifier, purifier, gradient="none"), clips, ctx.config["seed"])
-    baseline, ours = (report["defenses"][name]["median_seconds"] for name in params.defenses)
-    report["ratio"] = baseline / ours
+    (baseline_name, baseline_spec), (videopure_name, videopure_spec) = params.defenses.items()
+    baseline = DefendedClassifier(
+        classifier, load_defense(ctx.config, baseline_spec, ctx.device, inputs.diffusion_model), gradient="none"
+    )
+    ours = DefendedClassifier(
+        classifier, load_defense(ctx.config, videopure_spec, ctx.device, inputs.diffusion_model), gradient="none"
+    )
+    seed = ctx.config["seed"]
+    # VideoPure with its full vote and with the early-exit vote, same UNet, same run.
+    report["defenses"] = {
+        baseline_name: time_defended(baseline, clips, seed),
+        videopure_name: time_defended(ours, clips, seed),
+        f"{videopure_name} (early exit)": time_defended(ours, clips, seed, early_exit=True),
+    }
+    seconds = [measured["median_seconds"] for measured in report["defenses"].values()]
+    report["ratio"] = seconds[0] / seconds[1]
+    report["ratio_early_exit"] = seconds[0] / seconds[2]
     # A new sweep point (alpha_s doubled) from the cached latents, trajectory and flow, against the
     # VideoPure row from scratch: the cost model of the sweeps (docs/method.md, "Caches and sweeps").
-    videopure_name, videopure_spec = list(params.defenses.items())[1]
-    purifier = load_defense(ctx.config, videopure_spec, ctx.device, inputs.diffusion_model)
+    purifier = ours.purifier
     new_point = VideoPure(purifier.model, **{**{k: v for k, v in videopure_spec.items() if k != "type"},
                                              "alpha_s": 2 * purifier.alpha_s})
-    report["sweep_point"] = time_sweep_point(DefendedClassifier(classifier, purifier, gradient="none"), new_point, clips)
+    report["sweep_point"] = time_sweep_point(ours, new_point, clips)
+    report["sweep_point_early_exit"] = time_sweep_point(ours, new_point, clips, early_exit=True)
     write_text_atomic(snakemake.output[0], json.dumps(report, indent=1) + "\n")  # noqa: F821

@@ -15,7 +15,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     caption = (
         f"Table X: seconds per clip (median of {len(next(iter(report['defenses'].values()))['seconds_per_clip'])}, "
         f"batch 1, decoding and classification included), {report['dataset']} {report['model']}, same UNet, one run; "
-        f"ratio {report['ratio']:.2f}x; {report['device']}, {report['threads']} threads: {report['machine']}."
+        f"DiffPure_DDPM / VideoPure {report['ratio']:.2f}x with the full vote, {report['ratio_early_exit']:.2f}x "
+        f"with the early-exit vote (the same votes); {report['device']}, {report['threads']} threads: "
+        f"{report['machine']}."
     )
     write_text_atomic(snakemake.output.csv, table.to_csv(index=False))
     write_text_atomic(snakemake.output.markdown, to_markdown(table, caption))

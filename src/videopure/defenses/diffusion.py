@@ -22,6 +22,7 @@ from a cached z0.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -67,6 +68,18 @@ class DiffusionPurifier(Purifier):
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def iter_candidate_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> Iterator[torch.Tensor]:
+        """The candidate latents of :meth:`purify_latents` one at a time, (B, T, c, h, w) each, in
+        the vote's order. A subclass whose candidates come one after another (VideoPure, along its
+        trajectory) computes each when it is asked for, so a vote that stops early saves the rest."""
+        model = self.model
+        return self._iter_candidate_latents(
+            x.to(device=model.device, dtype=model.dtype), z0.to(device=model.device, dtype=model.dtype), **cached
+        )
+
+    def _iter_candidate_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> Iterator[torch.Tensor]:
+        return iter(self._purify_latents(x, z0, **cached).unbind(1))
 
     def purify_from_latents(self, x: torch.Tensor, z0: torch.Tensor, **cached: Any) -> torch.Tensor:
         """Candidates (B, K, T, C, H, W) in [0, 1], in the model's dtype, of videos ``x`` given their

@@ -51,7 +51,7 @@ constantly, so treating it as a constant is exact almost everywhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -318,39 +318,67 @@ class VideoPure(DiffusionPurifier):
         (rule invert). With ``replace_trajectory`` each next state comes from the optimised z', so
         ``flow`` (latent size) is needed.
         """
+        *steps, (final, _) = self._walk(z0, flow)
+        states, noise = zip(*steps)
+        return Trajectory(torch.stack(states, dim=1), torch.stack(noise, dim=1), final)
+
+    def _walk(self, z0: torch.Tensor, flow: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """:meth:`trajectory` one state at a time: (z*_τ, ε_τ) from the top τ down, then (z*_0, None).
+
+        The inversion runs at the first ``next``; each denoising UNet call only when its state is
+        asked for, so a consumer that stops early (the early-exit vote) saves the calls below it.
+        """
         model, schedule, timesteps = self.model, self.model.schedule, self.timesteps
         if self.replace_trajectory and flow is None:
             raise ValueError("replace_trajectory: the trajectory depends on the optimisation; pass the latent flow")
         z = ddim_invert(model, z0, timesteps, temporal=self.temporal_inversion)
-        states, noise = [], []
-        for tau, tau_prev in zip(reversed(timesteps.taus), reversed(timesteps.previous)):
+        for tau, tau_prev in self._denoising_steps():
             eps = noise_estimate(model, z, tau)
-            states.append(z)
-            noise.append(eps)
+            yield z, eps
             followed = self._optimized_at(z, eps, tau, tau_prev, z0, flow) if self.replace_trajectory else z
             z = schedule.ddim_move(followed, eps, tau, tau_prev)
-        return Trajectory(torch.stack(states, dim=1), torch.stack(noise, dim=1), z)
+        yield z, None
+
+    def _denoising_steps(self) -> list[tuple[int, int]]:
+        """(τ, τ_prev) of the denoising steps, from the top τ down to τ = 1."""
+        return list(zip(reversed(self.timesteps.taus), reversed(self.timesteps.previous)))
 
     def candidates(self, trajectory: Trajectory, z0: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The candidate latents (B, K, T, c, h, w) of a trajectory: one optimisation step per state
         (Alg. 1, lines 4–11) and the optimised final latent (lines 12–14); no UNet call unless
         ``loss_through_unet``. ``flow``: the input's flow at latent size (:meth:`latent_flow`)."""
-        schedule, timesteps = self.model.schedule, self.timesteps
-        candidates = []
-        for index, (tau, tau_prev) in enumerate(zip(reversed(timesteps.taus), reversed(timesteps.previous))):
-            z, eps = trajectory.states[:, index], trajectory.noise[:, index]
-            optimized = self._optimized_at(z, eps, tau, tau_prev, z0, flow) if self.optimize else z
-            candidates.append(schedule.predict_original(optimized, eps, tau))
-        final = trajectory.final
-        if self.optimize:
-            tau, tau_prev = timesteps.taus[0], timesteps.previous[0]
-            eps = trajectory.noise[:, -1]
-            to_clean = self._clean_estimate(tau, eps) if self.final_candidate == "code" else (lambda latent: latent)
-            final = self.optimized(final, to_clean, self.step_variance(tau, tau_prev), z0, flow)
-        candidates.append(final)
-        if self.candidate is not None:
-            candidates = [candidates[self.tstar - self.candidate]]
-        return torch.stack(candidates, dim=1)
+        return torch.stack(list(self.iter_candidates(z0, flow, trajectory)), dim=1)
+
+    def iter_candidates(
+        self, z0: torch.Tensor, flow: torch.Tensor, trajectory: Trajectory | None = None
+    ) -> Iterator[torch.Tensor]:
+        """The candidate latents (B, T, c, h, w) one at a time, in the vote's order (k = t*, …, 0):
+        what :meth:`candidates` stacks. Without a cached ``trajectory`` each denoising UNet call is
+        made when the next candidate is asked for, not before (inversion comes first, in full)."""
+        schedule = self.model.schedule
+        if trajectory is None:
+            walk = self._walk(z0, flow)
+        else:
+            walk = zip([*trajectory.states.unbind(1), trajectory.final], [*trajectory.noise.unbind(1), None])
+        kept = None if self.candidate is None else self.tstar - self.candidate
+        steps = self._denoising_steps()
+        last_eps = None
+        for index, (z, eps) in enumerate(walk):
+            if index == self.tstar:  # z*_0, the final candidate: optimised with τ = 1's noise estimate
+                if self.optimize:
+                    tau, tau_prev = steps[-1]
+                    code = self.final_candidate == "code"
+                    to_clean = self._clean_estimate(tau, last_eps) if code else (lambda latent: latent)
+                    z = self.optimized(z, to_clean, self.step_variance(tau, tau_prev), z0, flow)
+                yield z
+                return
+            last_eps = eps
+            if kept is None or kept == index:
+                tau, tau_prev = steps[index]
+                optimized = self._optimized_at(z, eps, tau, tau_prev, z0, flow) if self.optimize else z
+                yield schedule.predict_original(optimized, eps, tau)
+                if kept is not None:
+                    return
 
     def _optimized_at(
         self, z: torch.Tensor, eps: torch.Tensor, tau: int, tau_prev: int, z0: torch.Tensor, flow: torch.Tensor
@@ -370,14 +398,21 @@ class VideoPure(DiffusionPurifier):
     ) -> torch.Tensor:
         """Candidates of ``x``; a cached ``trajectory`` (:meth:`trajectory`) or latent ``flow``
         (:meth:`latent_flow`) of the same input replaces its computation."""
+        return torch.stack(list(self._iter_candidate_latents(x, z0, trajectory, flow)), dim=1)
+
+    def _iter_candidate_latents(
+        self,
+        x: torch.Tensor,
+        z0: torch.Tensor,
+        trajectory: Trajectory | None = None,
+        flow: torch.Tensor | None = None,
+    ) -> Iterator[torch.Tensor]:
         if flow is None:
             if self.needs_flow():
                 flow = self.latent_flow(x, z0.shape[-2:])
             else:  # L_temp is off: a zero flow keeps one loss function
                 flow = z0.new_zeros((z0.shape[0], z0.shape[1] - 1, 2, *z0.shape[-2:]))
         flow = flow.to(device=z0.device, dtype=z0.dtype)
-        if trajectory is None:
-            trajectory = self.trajectory(z0, flow)
-        else:
+        if trajectory is not None:
             trajectory = trajectory.to(device=z0.device, dtype=z0.dtype)
-        return self.candidates(trajectory, z0, flow)
+        return self.iter_candidates(z0, flow, trajectory)

@@ -152,6 +152,8 @@ class LatentVideoDiffusion(nn.Module):
         unet_calls: UNet evaluations so far, counted per clip (a call on B clips adds B), including
             the recomputations of the backward pass under gradient checkpointing (so forward plus
             backward through t* steps counts 2 t*). Reset it by assignment.
+        decodes: videos decoded so far by :meth:`decode` (a call on B videos adds B; recomputations
+            under gradient checkpointing are not counted). Reset it by assignment.
         noise_frozen: True inside :meth:`frozen_noise`.
     """
 
@@ -201,6 +203,7 @@ class LatentVideoDiffusion(nn.Module):
         self.metadata = dict(metadata)
         self.register_buffer("empty_prompt_embedding", empty_prompt_embedding.detach().clone())
         self.unet_calls = 0
+        self.decodes = 0
         self.noise_frozen = False
         self._identity: tuple[tuple, str] | None = None
 
@@ -375,6 +378,7 @@ class LatentVideoDiffusion(nn.Module):
         call, each call gradient-checkpointed under autograd.
         """
         self._check_latents(z, "decode")
+        self.decodes += z.shape[0]
         frames = z.flatten(0, 1) / self.vae.config.scaling_factor
         pixels = torch.cat([checkpointed(self._decode_frames, chunk) for chunk in frames.split(frame_batch)])
         return ((pixels + 1) / 2).clamp(0, 1).unflatten(0, z.shape[:2])

@@ -143,6 +143,22 @@ def run_attack(
     return torch.cat(adversarial), np.concatenate(traces, axis=1)
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """A defended classifier's predictions on N clips, ``draws`` seeded draws each (:func:`predict_defended`).
+
+    Attributes:
+        logits: per-candidate logits (N, draws, K, classes); NaN for candidates an early-exit vote
+            did not need.
+        votes: the majority vote (N, draws) over each draw's K candidates.
+        evaluated: candidates decoded and classified (N, draws), the first ones in the vote's order.
+    """
+
+    logits: np.ndarray
+    votes: np.ndarray
+    evaluated: np.ndarray
+
+
 @torch.no_grad()
 def predict_defended(
     defended: DefendedClassifier,
@@ -153,38 +169,42 @@ def predict_defended(
     clip_ids: np.ndarray,
     latents: torch.Tensor | None = None,
     cached: dict[str, Any] | None = None,
-) -> np.ndarray:
-    """Per-candidate logits (N, draws, K, classes) of a defended classifier.
+    early_exit: bool = False,
+) -> Predictions:
+    """Votes and per-candidate logits of a defended classifier (:meth:`DefendedClassifier.classify`).
 
     Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
     ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
     :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
     ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense; ``cached``:
     more of the clips' cached intermediate results, sliced like them (VideoPure's ``trajectory`` and
-    ``flow``).
+    ``flow``). ``early_exit``: stop each vote once it is decided (the same votes; the logits of the
+    candidates not needed are NaN).
     """
     cached = cached or {}
     device = next(defended.classifier.parameters()).device
 
-    def logits_of(start: int, stop: int) -> torch.Tensor:
-        if latents is None:
-            return defended(clips[start:stop].to(device)).float().cpu()
+    def vote_of(start: int, stop: int):
+        z0 = None if latents is None else latents[start:stop].to(device)
         parts = {key: value[start:stop] for key, value in cached.items()}
-        return defended.logits_from_latents(clips[start:stop].to(device), latents[start:stop].to(device), **parts).float().cpu()
+        vote = defended.classify(clips[start:stop].to(device), z0, early_exit=early_exit, **parts)
+        return vote.logits.cpu(), vote.classes.cpu(), vote.evaluated.cpu()
 
     if not defended.purifier.stochastic:
-        outputs = []
-        for start in tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch"):
-            outputs.append(logits_of(start, start + batch_size))
-        return torch.cat(outputs).unsqueeze(1).expand(-1, draws, -1, -1).numpy()
-    logits = []
-    for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
-        per_draw = []
-        for draw in range(draws):
-            with seeded(seed, int(clip_ids[index]), draw):
-                per_draw.append(logits_of(index, index + 1)[0])
-        logits.append(torch.stack(per_draw))
-    return torch.stack(logits).numpy()
+        starts = tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch")
+        batches = zip(*(vote_of(start, start + batch_size) for start in starts))
+        # A deterministic defense: every draw repeats the clip's candidates.
+        logits, classes, evaluated = (torch.cat(part).unsqueeze(1).expand(-1, draws, *part[0].shape[1:]) for part in batches)
+    else:
+        per_clip = []
+        for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
+            per_draw = []
+            for draw in range(draws):
+                with seeded(seed, int(clip_ids[index]), draw):
+                    per_draw.append(vote_of(index, index + 1))
+            per_clip.append([torch.cat(part) for part in zip(*per_draw)])
+        logits, classes, evaluated = (torch.stack(part) for part in zip(*per_clip))
+    return Predictions(logits.numpy(), classes.numpy(), evaluated.numpy())
 
 
 class SideBySide(nn.Module):
@@ -231,7 +251,8 @@ def defended_accuracies(
     for all recognizers (:class:`SideBySide`)."""
     side_by_side = SideBySide(classifiers)
     defended = DefendedClassifier(side_by_side, purifier, gradient="none")
-    logits = predict_defended(defended, clips, seed, 1, batch_size, clip_ids)
+    # Every candidate is classified: the recognizers' votes may be decided at different candidates.
+    logits = predict_defended(defended, clips, seed, 1, batch_size, clip_ids).logits
     return {
         name: float((votes(part)[:, 0] == labels.numpy()).mean()) for name, part in side_by_side.split(logits).items()
     }

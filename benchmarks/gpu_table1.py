@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         subsets[dataset] = [str(video) for video in data.video_ids[subset]]
         for model in spec["classifiers"]:
             checkpoint = classifier_checkpoint(config, dataset, model)
-            classifier = load_classifier(config, dataset, model, checkpoint, None, device)
+            classifier = load_classifier(config, dataset, model, checkpoint, data.class_names, device)
             for defense, defense_spec in rows.items():
                 purifier = load_defense(config, defense_spec, device, diffusion_model_path(config, dataset))
                 draws = evaluation["draws"] if purifier.stochastic else 1

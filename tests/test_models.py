@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,21 @@ def test_class_count_and_order_mismatch(saved, tmp_path):
     bare = tmp_path / "bare.pth"
     torch.save({"state_dict": model.recognizer.state_dict()}, bare)
     assert load_recognizer(SMOKE_NL, bare, swapped).class_names == swapped
+
+
+def test_every_rule_loads_recognizers_with_the_dataset_class_names(saved):
+    """The rules' loader (``load_classifier``) requires the dataset's class names: a checkpoint of
+    another class order is refused naming the checkpoint and its config key; no names is an error."""
+    from videopure.evaluation.robust import load_classifier
+
+    _, path = saved
+    config = {"datasets": {"d": {"classifiers": {"NL": {"config": str(SMOKE_NL)}}}}}
+    assert load_classifier(config, "d", "NL", str(path), CLASSES, "cpu").class_names == CLASSES
+    swapped = [CLASSES[1], CLASSES[0], *CLASSES[2:]]
+    with pytest.raises(ValueError, match=re.escape(f"checkpoint '{path}'") + ".*class order"):
+        load_classifier(config, "d", "NL", str(path), swapped, "cpu")
+    with pytest.raises(TypeError, match="class names"):
+        load_classifier(config, "d", "NL", str(path), None, "cpu")
 
 
 def test_mmengine_prefix_and_stored_normalisation(saved, tmp_path):

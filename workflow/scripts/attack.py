@@ -26,7 +26,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
     name, model = wildcards.dataset, wildcards.model
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
-    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
+    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}
     purifier = None

@@ -45,7 +45,9 @@ with stage(snakemake) as ctx:  # noqa: F821
             ]
         )
     classifiers = {
-        model_name: load_classifier(ctx.config, name, model_name, inputs[f"checkpoint_{model_name}"], None, ctx.device)
+        model_name: load_classifier(
+            ctx.config, name, model_name, inputs[f"checkpoint_{model_name}"], frames.class_names, ctx.device
+        )
         for model_name in snakemake.params.models  # noqa: F821
     }
     no_defense = NoDefense()

@@ -15,7 +15,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     data = load_eval_clips(ctx.config, wildcards.dataset, inputs.frames, inputs.evalset)
     adversarial = read_h5(inputs.pgd, expect_upstream=data.upstream, keys=["clips"])
     clips, labels = torch.from_numpy(adversarial["clips"])[: params.clips], data.labels[: params.clips]
-    classifier = load_classifier(ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, None, ctx.device)
+    classifier = load_classifier(
+        ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, data.class_names, ctx.device
+    )
     purifier = load_defense(ctx.config, params.defense, ctx.device, inputs.diffusion_model)
     modes = ("bpda", "frozen", "exact")
     report = {

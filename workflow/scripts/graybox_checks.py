@@ -48,7 +48,9 @@ with stage(snakemake) as ctx:  # noqa: F821
         for defense, spec in REFERENCE_DEFENSES.items()
     }
     classifiers = {
-        recognizer: load_classifier(ctx.config, name, recognizer, inputs[f"checkpoint_{recognizer}"], None, ctx.device)
+        recognizer: load_classifier(
+            ctx.config, name, recognizer, inputs[f"checkpoint_{recognizer}"], data.class_names, ctx.device
+        )
         for recognizer in snakemake.params.models  # noqa: F821
     }
     checks = {

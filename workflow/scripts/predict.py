@@ -18,7 +18,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
     name, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
-    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, None, ctx.device)
+    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
     spec = snakemake.params.defense  # noqa: F821
     purifier = load_defense(ctx.config, spec, ctx.device, diffusion_model)

@@ -16,7 +16,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs, params = snakemake.wildcards, snakemake.input, snakemake.params  # noqa: F821
     data = load_eval_clips(ctx.config, wildcards.dataset, inputs.frames, inputs.evalset)
     clips = data.clips[: params.clips]
-    classifier = load_classifier(ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, None, ctx.device)
+    classifier = load_classifier(
+        ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, data.class_names, ctx.device
+    )
     report = {
         "machine": machine_description(),
         "device": str(ctx.device),

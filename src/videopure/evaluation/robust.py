@@ -20,6 +20,7 @@ Columns (paper Table I and Section IV-B):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,6 +268,7 @@ class EvalClips:
     video_ids: np.ndarray
     index: np.ndarray  # position of each clip in the evaluation split (the seed key of stochastic draws)
     upstream: dict[str, str]
+    class_names: tuple[str, ...]  # the dataset's, in label order: every recognizer is checked against them
 
 
 def defense_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -297,6 +299,7 @@ def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, eval
         video_ids=frames.video_ids[index],
         index=index,
         upstream={"frames": frames.identity, "evalset": evalset.identity},
+        class_names=frames.class_names,
     )
 
 
@@ -310,10 +313,17 @@ def load_source_clips(config: dict[str, Any], dataset: str, inputs) -> tuple[tor
     return data.clips, data.video_ids, data.upstream
 
 
-def load_classifier(config: dict[str, Any], dataset: str, model: str, checkpoint: str, class_names, device):
-    """The recognizer ``model`` of ``dataset`` as a [0,1]-input VideoClassifier, frozen, in eval mode."""
+def load_classifier(
+    config: dict[str, Any], dataset: str, model: str, checkpoint: str, class_names: Sequence[str], device
+):
+    """The recognizer ``model`` of ``dataset`` as a [0,1]-input VideoClassifier, frozen, in eval mode.
+
+    ``class_names``: the dataset's, in label order (its frames file's); a checkpoint with another
+    number or order of classes is refused, naming the checkpoint."""
     from videopure.models.checkpoint import load_recognizer
 
+    if class_names is None or isinstance(class_names, str):
+        raise TypeError(f"load_classifier needs the dataset's class names (a sequence), got {class_names!r}")
     classifier = load_recognizer(
         config["datasets"][dataset]["classifiers"][model]["config"],
         checkpoint,

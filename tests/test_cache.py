@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from videopure.cache import StaleCacheError, dataset_shape, read_attrs, read_h5, write_h5, write_text_atomic
+from videopure.cache import CorruptCacheError, StaleCacheError, dataset_shape, read_attrs, read_h5, write_h5, write_text_atomic
 
 
 def test_round_trip_with_params_and_upstream(tmp_path):
@@ -59,6 +59,20 @@ def test_foreign_h5_and_missing_file_get_clear_errors(tmp_path):
         dataset_shape(ours, "y")
     with pytest.raises(StaleCacheError, match="not written by this workflow"):
         dataset_shape(foreign, "x")
+
+
+@pytest.mark.parametrize("kept", [0.5, 0.9])
+def test_truncated_file_is_named_with_the_command_that_rebuilds_it(tmp_path, kept):
+    """A cache cut short outside the workflow (a full disk, an interrupted copy): every reader names
+    the file and says how to rebuild it, instead of h5py's bare OSError."""
+    path = tmp_path / "frames.h5"
+    write_h5(path, {"frames": np.random.default_rng(0).integers(0, 255, (64, 1024), dtype=np.uint8)}, {})
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * kept)])
+    for read in (read_h5, read_attrs, lambda p: dataset_shape(p, "frames")):
+        with pytest.raises(CorruptCacheError) as info:
+            read(path)
+        assert f"cache file '{path}' cannot be read" in str(info.value) and f"rm '{path}'" in str(info.value)
 
 
 def test_interrupted_write_leaves_previous_file_intact(tmp_path, monkeypatch):

@@ -30,6 +30,26 @@ class StaleCacheError(RuntimeError):
     """A cache file was made with other parameters or from other inputs than the reader expects."""
 
 
+class CorruptCacheError(StaleCacheError):
+    """A cache file cannot be read as HDF5 (truncated or damaged outside the workflow, whose writes
+    are atomic)."""
+
+
+@contextlib.contextmanager
+def open_h5(path: Path) -> Iterator[h5py.File]:
+    """``h5py.File(path, "r")``, with any read failure inside the block reported as a
+    :class:`CorruptCacheError` that names the file and how to rebuild it."""
+    try:
+        with h5py.File(path, "r") as handle:
+            yield handle
+    except OSError as exc:
+        raise CorruptCacheError(
+            f"cache file '{path}' cannot be read ({exc}): it was truncated or damaged after it was "
+            f"written. Delete it and run the same snakemake command again, which rebuilds it and "
+            f"what depends on it: rm '{path}'"
+        ) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary name beside ``path``; rename it to ``path`` if the block succeeds.
@@ -147,7 +167,7 @@ def read_attrs(path: str | Path) -> tuple[dict, dict, str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"cache file '{path}' does not exist; rerun the workflow stage that makes it")
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         try:
             return (
                 json.loads(handle.attrs["params"]),
@@ -162,7 +182,7 @@ def dataset_shape(path: str | Path, name: str) -> tuple[int, ...]:
     """The shape of dataset ``name`` in a cache file, without reading it."""
     path = Path(path)
     read_attrs(path)  # the same missing-file and foreign-file errors as every reader
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         if name not in handle:
             raise KeyError(f"{path}: no dataset '{name}' (has {sorted(handle.keys())})")
         return tuple(handle[name].shape)
@@ -188,7 +208,7 @@ def read_h5(
     params, upstream, identity = read_attrs(path)
     _check(path, "parameter", params, expect_params)
     _check(path, "upstream", upstream, expect_upstream)
-    with h5py.File(path, "r") as handle:
+    with open_h5(path) as handle:
         names = keys if keys is not None else list(handle.keys())
         arrays = {}
         for name in names:

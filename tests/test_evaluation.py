@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from videopure.cache import StaleCacheError, write_h5
 from videopure.defenses import DefendedClassifier, build_defense
 from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.evaluation.robust import (
@@ -14,11 +15,13 @@ from videopure.evaluation.robust import (
     COLUMNS_BY_SLUG,
     FULL_GRADIENT_COLUMNS,
     GRAYBOX_COLUMNS,
+    EvalClips,
     SideBySide,
     attack_settings,
     defended_accuracies,
     defense_specs,
     predict_defended,
+    read_attack_clips,
     votes,
 )
 
@@ -117,3 +120,47 @@ def test_defended_accuracies_score_each_recognizer_on_one_seeded_draw():
         assert accuracies[name] == pytest.approx((voted[:, 0] == labels.numpy()).mean())
     clean = defended_accuracies(recognizers, build_defense({"type": "none"}), clips, labels, ids, 0, 4)
     assert clean["a"] == pytest.approx((recognizers["a"](clips).argmax(1) == labels).float().mean().item())
+
+
+def eval_clips(n: int = 3) -> EvalClips:
+    clips = torch.rand(n, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0)).clamp(0.1, 0.9)
+    return EvalClips(clips, torch.zeros(n, dtype=torch.long), np.array([f"v{i}" for i in range(n)]), np.arange(n),
+                     {"frames": "f1", "evalset": "e1"}, ("a", "b"))
+
+
+def write_attack(path, data, clips, column="PGD+BPDA", defense="WN", model="NL", eps=4 / 255, upstream=None):
+    params = {"dataset": "d", "model": model, "column": column, "attack": {"name": "PGD", "eps": eps, "norm": "linf"}}
+    if defense is not None:
+        params |= {"defense": defense, "defense_settings": {"name": "white_noise", "sigma": 0.03}}
+    write_h5(path, {"clips": clips.numpy()}, params=params, upstream=upstream or data.upstream)
+    return path
+
+
+def test_attack_clips_are_read_only_for_the_cell_they_were_made_for(tmp_path):
+    """An attack file is refused, named, with the command that rebuilds it, if it was made for another
+    recognizer, column or defense (issue: a Temporal Shuffle file copied over White Noise's changed
+    its row), from other frames, or holds values outside [0, 1] or its recorded eps-ball."""
+    data = eval_clips()
+    wn = ("WN", {"name": "white_noise", "sigma": 0.03})
+    delta = (torch.rand(data.clips.shape, generator=torch.Generator().manual_seed(1)) * 2 - 1) * 4 / 255
+    good = write_attack(tmp_path / "good.h5", data, data.clips + delta)
+    torch.testing.assert_close(read_attack_clips(str(good), data, "NL", "pgd_bpda", wn).clips, data.clips + delta)
+    refusals = {
+        "'model' is 'NL', expected 'SlowFast'": (good, "SlowFast", "pgd_bpda", wn),
+        "'column' is 'PGD\\+BPDA', expected 'TT\\+BPDA'": (good, "NL", "tt_bpda", wn),
+        "'defense' is 'WN', expected 'TemporalShuffle'": (good, "NL", "pgd_bpda", ("TemporalShuffle", wn[1])),
+        "'defense_settings'": (good, "NL", "pgd_bpda", ("WN", {"name": "white_noise", "sigma": 0.1})),
+        "'column' is 'PGD\\+BPDA', expected 'PGD'": (good, "NL", "pgd", None),
+        "upstream 'frames'": (write_attack(tmp_path / "other.h5", data, data.clips, upstream={"frames": "f2", "evalset": "e1"}),
+                              "NL", "pgd_bpda", wn),
+        "not finite or not in \\[0, 1\\]": (write_attack(tmp_path / "nan.h5", data, data.clips.clone().index_fill_(0, torch.tensor([1]), float("nan"))),
+                                      "NL", "pgd_bpda", wn),
+        "outside the recorded eps": (write_attack(tmp_path / "far.h5", data, data.clips + 2 * delta), "NL", "pgd_bpda", wn),
+        "clips of shape": (write_attack(tmp_path / "short.h5", data, data.clips[:2]), "NL", "pgd_bpda", wn),
+    }
+    for message, (path, model, column, defense) in refusals.items():
+        with pytest.raises(StaleCacheError, match=message) as info:
+            read_attack_clips(str(path), data, model, column, defense)
+        assert f"rm '{path}'" in str(info.value), message
+    graybox = write_attack(tmp_path / "pgd.h5", data, data.clips + delta, column="PGD", defense=None)
+    assert read_attack_clips(str(graybox), data, "NL", "pgd").identity

@@ -223,15 +223,15 @@ def read_h5(
 
 
 def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | None) -> None:
+    # Snakemake does not rerun a job whose output is newer than its inputs, whatever the output
+    # holds: the fix is to delete the file, not merely to rerun.
+    fix = f"delete it and run the same snakemake command again, which rebuilds it: rm '{path}'"
     for key, value in (expected or {}).items():
         want = json.loads(_canonical(value))
         if key not in stored:
-            raise StaleCacheError(f"{path}: {kind} '{key}' was not recorded; delete the file to rebuild it")
+            raise StaleCacheError(f"{path}: {kind} '{key}' was not recorded; {fix}")
         if stored[key] != want:
-            raise StaleCacheError(
-                f"{path}: stale cache — {kind} '{key}' is {stored[key]!r}, expected {want!r}; "
-                "delete the file (or rerun Snakemake, which rebuilds it) to recompute"
-            )
+            raise StaleCacheError(f"{path}: stale cache — {kind} '{key}' is {stored[key]!r}, expected {want!r}; {fix}")
 
 
 def directory_digest(*directories: Path) -> str:

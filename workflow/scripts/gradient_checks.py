@@ -3,18 +3,16 @@ through VideoPure on adversarial clips (gray-box PGD) of the evaluation set."""
 
 import json
 
-import torch
-
-from videopure.cache import read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.evaluation.gradients import gradient_agreement
-from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips
+from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, read_attack_clips
 from videopure.runtime import machine_description, stage
 
 with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs, params = snakemake.wildcards, snakemake.input, snakemake.params  # noqa: F821
     data = load_eval_clips(ctx.config, wildcards.dataset, inputs.frames, inputs.evalset)
-    adversarial = read_h5(inputs.pgd, expect_upstream=data.upstream, keys=["clips"])
-    clips, labels = torch.from_numpy(adversarial["clips"])[: params.clips], data.labels[: params.clips]
+    clips = read_attack_clips(inputs.pgd, data, wildcards.model, "pgd").clips[: params.clips]
+    labels = data.labels[: params.clips]
     classifier = load_classifier(
         ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, data.class_names, ctx.device
     )

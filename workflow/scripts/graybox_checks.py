@@ -15,12 +15,10 @@ candidates do not depend on the recognizer, so they are purified once and classi
 import json
 import logging
 
-import torch
-
-from videopure.cache import read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.defenses import build_defense
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.robust import defended_accuracies, load_classifier, load_eval_clips
+from videopure.evaluation.robust import defended_accuracies, load_classifier, load_eval_clips, read_attack_clips
 from videopure.runtime import machine_description, stage
 
 log = logging.getLogger("videopure.graybox_checks")
@@ -61,9 +59,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     }
     adversarial = {}
     for recognizer in classifiers:
-        attack = read_h5(inputs[f"pgd_{recognizer}"], expect_upstream=data.upstream, keys=["clips"])
+        attack = read_attack_clips(inputs[f"pgd_{recognizer}"], data, recognizer, "pgd")
         checks["attacks"][recognizer] = attack.params["attack"]
-        adversarial[recognizer] = torch.from_numpy(attack["clips"])
+        adversarial[recognizer] = attack.clips
     for defense, purifier in purifiers.items():
         results = {"Standard Acc": defended_accuracies(classifiers, purifier, data.clips, data.labels, data.index, seed, batch_size)}
         results["Robust Acc* (PGD)"] = {

@@ -4,12 +4,16 @@ input). Diffusion defenses read the clips' cached latents; VideoPure also its ca
 flow. With evaluation.early_exit each vote stops once decided: the logits of the candidates it did not
 need are NaN, and ``{source}/evaluated`` counts those it did."""
 
-import torch
-
-from videopure.cache import read_h5, write_h5
+from videopure.cache import write_h5
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.latents import read_latents
-from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, predict_defended
+from videopure.evaluation.robust import (
+    load_classifier,
+    load_defense,
+    load_eval_clips,
+    predict_defended,
+    read_attack_clips,
+)
 from videopure.evaluation.trajectories import flow_spec, read_flows, read_trajectories, trajectory_settings
 from videopure.params import file_digest
 from videopure.runtime import stage
@@ -31,8 +35,8 @@ with stage(snakemake) as ctx:  # noqa: F821
     for source in snakemake.params.sources:  # noqa: F821
         clips, clips_upstream = data.clips, data.upstream
         if source != "clean":
-            adversarial = read_h5(inputs[source], expect_upstream=data.upstream, keys=["clips"])
-            clips, clips_upstream = torch.from_numpy(adversarial["clips"]), {"clips": adversarial.identity}
+            adversarial = read_attack_clips(inputs[source], data, model, source, (defense, purifier.settings()))
+            clips, clips_upstream = adversarial.clips, {"clips": adversarial.identity}
             upstream[source] = adversarial.identity
         latents, latents_identity, cached = None, None, {}
         if f"latents_{source}" in inputs.keys():  # z0 = E(x) from the latent cache (rules encode_*)

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from videopure.attacks import build_attack
-from videopure.cache import read_h5
+from videopure.cache import StaleCacheError, read_h5
 from videopure.data.frames import load_frames
 from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.params import frames_params
@@ -301,6 +301,50 @@ def load_eval_clips(config: dict[str, Any], dataset: str, frames_path: str, eval
         upstream={"frames": frames.identity, "evalset": evalset.identity},
         class_names=frames.class_names,
     )
+
+
+@dataclass(frozen=True)
+class AttackClips:
+    """An attack file's adversarial clips of the evaluation set (rules attack_*), checked on read."""
+
+    clips: torch.Tensor
+    identity: str
+    params: dict[str, Any]
+
+
+def read_attack_clips(
+    path: str, data: EvalClips, model: str, column: str, defense: tuple[str, dict[str, Any]] | None = None
+) -> AttackClips:
+    """The adversarial clips of ``path`` for the evaluation set ``data``, refused with the file named
+    and the command that rebuilds it unless they were made by attack column ``column`` (a slug) on
+    recognizer ``model`` — through ``defense`` (its name and settings) for an adaptive column — from
+    the same frames and evaluation set (upstream identities), and are finite, in [0, 1] and within
+    their recorded ε-ball around the clean clips (l∞, or l2 per clip). So a file copied from another
+    cell, edited or damaged after it was written does not reach a table."""
+    attack_column = COLUMNS_BY_SLUG[column]
+    expected: dict[str, Any] = {"model": model, "column": attack_column.name}
+    if attack_column.adaptive:
+        if defense is None:
+            raise ValueError(f"adaptive column {column!r} is attacked through a defense: pass its (name, settings)")
+        expected |= {"defense": defense[0], "defense_settings": defense[1]}
+    record = read_h5(path, expect_params=expected, expect_upstream=data.upstream, keys=["clips"])
+    clips = torch.from_numpy(record["clips"])
+    attack = record.params.get("attack", {})
+    fix = f"delete it and run the same snakemake command again, which recomputes the attack: rm '{path}'"
+    if tuple(clips.shape) != tuple(data.clips.shape):
+        raise StaleCacheError(f"{path}: clips of shape {tuple(clips.shape)}, the evaluation set's are {tuple(data.clips.shape)}; {fix}")
+    if not bool(torch.isfinite(clips).all()) or clips.min() < 0 or clips.max() > 1:
+        raise StaleCacheError(f"{path}: adversarial clips hold values that are not finite or not in [0, 1]; {fix}")
+    if "eps" in attack:
+        delta = (clips - data.clips).flatten(1)
+        size = delta.abs().amax(1) if attack.get("norm", "linf") == "linf" else torch.linalg.vector_norm(delta, dim=1)
+        # float32 clips: allow rounding of the stored values, nothing more
+        if bool((size > attack["eps"] * (1 + 1e-5) + 1e-6).any()):
+            raise StaleCacheError(
+                f"{path}: clip {int(size.argmax())} lies {float(size.max()):.6g} from its clean clip, outside the "
+                f"recorded eps {attack['eps']:.6g} ({attack.get('norm', 'linf')}); {fix}"
+            )
+    return AttackClips(clips, record.identity, record.params)
 
 
 def load_source_clips(config: dict[str, Any], dataset: str, inputs) -> tuple[torch.Tensor, np.ndarray, dict[str, str]]:

@@ -139,6 +139,8 @@ def test_raft_small_training_lowers_the_loss_is_deterministic_and_loads_as_a_flo
         train_raft_small(frames, flow, short, tmp_path / name, seed=0, progress=False)
     first, second = (torch.load(tmp_path / name, weights_only=True) for name in ("b.pth", "c.pth"))
     assert all(torch.equal(first[key], second[key]) for key in first)
+    # The files too, under other names: the flow's digest in every cache that records it repeats.
+    assert (tmp_path / "b.pth").read_bytes() == (tmp_path / "c.pth").read_bytes()
 
 
 def test_raft_training_refuses_bad_settings_and_data(tmp_path):

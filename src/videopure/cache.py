@@ -247,6 +247,19 @@ def directory_digest(*directories: Path) -> str:
     return digest.hexdigest()
 
 
+def save_torch_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, with bytes that depend on ``obj`` alone.
+
+    Saved to a file name, torch names the archive inside after the file — here the temporary name,
+    which holds the process id — so identical weights would get a different digest in every build.
+    Through a file handle the archive's name is fixed.
+    """
+    import torch
+
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(obj, handle)
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a text file (CSV, Markdown, JSON) under a temporary name, then rename it into place."""
     with atomic_path(path) as tmp:

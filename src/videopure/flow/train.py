@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from videopure.cache import atomic_path
+from videopure.cache import save_torch_atomic
 from videopure.flow import RAFT_INPUT_RANGES, end_point_errors, raft_predictions
 
 log = logging.getLogger(__name__)
@@ -166,8 +166,7 @@ def train_raft_small(
             error, moving_error = end_point_errors(predictions[-1].detach(), truth)
             errors.append(error)
             moving_errors.append(moving_error)
-    with atomic_path(out_path) as tmp:
-        torch.save(raft.state_dict(), tmp)
+    save_torch_atomic(raft.state_dict(), out_path)
     train_seconds = time.perf_counter() - start
     log.info("trained raft_small for %d steps in %.0f s (train EPE %.3f px, %.3f px on moving pixels)",
              settings.steps, train_seconds, np.mean(errors), np.nanmean(moving_errors))  # fmt: skip

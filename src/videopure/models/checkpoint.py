@@ -4,8 +4,10 @@ A checkpoint is what mmengine's ``Runner.save_checkpoint`` writes, minus the tra
 that mmaction2's ``publish_model`` strips (optimizer, schedulers, message hub)::
 
     {"meta": {"cfg": <config text>, "dataset_meta": {"classes": [...]}, "mmengine_version": ...,
-              "mmaction_version": ..., "time": ..., ...},
+              "mmaction_version": ..., ...},
      "state_dict": <recognizer.state_dict()>}
+
+(mmengine's ``time`` is left out, so the same weights give the same bytes)
 
 so mmaction2's own ``init_recognizer(config, checkpoint)`` loads ours, and :func:`load_recognizer`
 loads the model zoo's. Loading always uses ``torch.load(weights_only=True)``: the only extra
@@ -16,7 +18,6 @@ meta (e.g. a best score); anything else pickled in a file is refused.
 from __future__ import annotations
 
 import pickle
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from videopure.cache import atomic_path
+from videopure.cache import save_torch_atomic
 from torch import nn
 
 from videopure.models.classifier import VideoClassifier
@@ -84,11 +85,9 @@ def save_checkpoint(model: nn.Module, path: str | Path, class_names: Sequence[st
         dataset_meta={"classes": [str(name) for name in class_names]},
         mmengine_version=mmengine.__version__,
         mmaction_version=mmaction.__version__,
-        time=time.strftime("%Y%m%d_%H%M%S", time.localtime()),
-    )
+    )  # no save time (mmengine's runners add one): the same weights give the same file and identity
     state_dict = OrderedDict((k, v.detach().cpu()) for k, v in recognizer.state_dict().items())
-    with atomic_path(path) as tmp:
-        torch.save({"meta": checkpoint_meta, "state_dict": state_dict}, tmp)
+    save_torch_atomic({"meta": checkpoint_meta, "state_dict": state_dict}, path)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

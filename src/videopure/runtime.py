@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import os
 import platform
 import random
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +56,31 @@ def machine_description() -> str:
     return text
 
 
+def stop_with_parent(interval: float = 2.0, grace: float = 30.0) -> threading.Thread:
+    """End this process when the one that started it dies (Snakemake killed with ``kill -9``), so
+    that no orphaned job keeps writing beside a rerun.
+
+    A daemon thread polls the parent process id (a dead parent's children are re-parented). It
+    first raises ``KeyboardInterrupt`` in the main thread, so that atomic writes remove their
+    temporary files, and exits the process if that has not ended it after ``grace`` seconds.
+    Polling rather than Linux's parent-death signal: that fires when the thread that forked the
+    job ends, and Snakemake starts jobs from worker threads.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.error("the process that started this job (pid %d) has gone: stopping the job", parent)
+        _thread.interrupt_main()
+        time.sleep(grace)
+        os._exit(1)
+
+    watcher = threading.Thread(target=watch, name="stop_with_parent", daemon=True)
+    watcher.start()
+    return watcher
+
+
 @contextlib.contextmanager
 def stage(snakemake) -> Iterator[StageContext]:
     """Run a workflow script: logging and tqdm to the rule's log file, torch threads = rule threads.
@@ -71,6 +99,7 @@ def stage(snakemake) -> Iterator[StageContext]:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         try:
+            stop_with_parent()
             config = validate_config(snakemake.config)
             threads = int(snakemake.threads)
             torch.set_num_threads(threads)

@@ -1,0 +1,65 @@
+"""The job runtime: a job whose Snakemake process is killed stops instead of running on as an orphan."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+JOB = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from videopure.runtime import stop_with_parent
+
+    stop_with_parent(interval=0.1, grace=20)
+    try:
+        Path(sys.argv[1]).write_text("running")
+        while True:
+            time.sleep(0.05)
+    finally:  # what an atomic write's cleanup would do
+        Path(sys.argv[1]).write_text("cleaned up")
+    """
+)
+
+PARENT = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    job = subprocess.Popen([sys.executable, "-c", sys.argv[1], sys.argv[2]])
+    print(job.pid, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_a_job_stops_and_cleans_up_when_its_parent_is_killed(tmp_path):
+    marker = tmp_path / "job.txt"
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, JOB, str(marker)], stdout=subprocess.PIPE, text=True)
+    job = int(parent.stdout.readline())
+    try:
+        deadline = time.monotonic() + 120  # importing torch on a busy machine
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.read_text() == "running"
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _alive(job) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(job), "the job outlived its killed parent"
+        assert marker.read_text() == "cleaned up"  # stopped by KeyboardInterrupt: finally blocks ran
+    finally:
+        if _alive(job):
+            os.kill(job, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed and not yet reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -296,7 +296,9 @@ def test_early_exit_votes_equal_the_full_votes_of_every_smoke_videopure_predicti
             np.testing.assert_array_equal(early[f"{source}/votes"], full[f"{source}/votes"], err_msg=f"{path} {source}")
             candidates = full[f"{source}/logits"].shape[2]
             assert (full[f"{source}/evaluated"] == candidates).all()
-            assert ((early[f"{source}/evaluated"] >= 2) & (early[f"{source}/evaluated"] <= candidates)).all()
+            # No vote is decided by fewer than half its candidates (t* = 1: one of two can decide,
+            # the other could at best tie, and ties go to the smallest class index).
+            assert ((early[f"{source}/evaluated"] >= (candidates + 1) // 2) & (early[f"{source}/evaluated"] <= candidates)).all()
             saved += int((candidates - early[f"{source}/evaluated"]).sum())
     assert saved > 0  # the exit stopped somewhere: the comparison is not between two full votes
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import _thread
 import contextlib
 import logging
 import os
 import platform
 import random
+import signal
 import sys
 import threading
 import time
@@ -58,27 +58,34 @@ def machine_description() -> str:
 
 def stop_with_parent(interval: float = 2.0, grace: float = 30.0) -> threading.Thread:
     """End this process when the one that started it dies (Snakemake killed with ``kill -9``), so
-    that no orphaned job keeps writing beside a rerun.
+    that no orphaned job keeps writing beside a rerun. Call it from the main thread.
 
-    A daemon thread polls the parent process id (a dead parent's children are re-parented). It
-    first raises ``KeyboardInterrupt`` in the main thread, so that atomic writes remove their
-    temporary files, and exits the process if that has not ended it after ``grace`` seconds.
-    Polling rather than Linux's parent-death signal: that fires when the thread that forked the
-    job ends, and Snakemake starts jobs from worker threads.
+    A daemon thread polls the parent process id (a dead parent's children are re-parented) and then
+    sends this process SIGTERM, which from here on raises ``SystemExit`` in the main thread, so that
+    atomic writes remove their temporary files (so does Snakemake's own SIGTERM when it is
+    cancelled); the process exits anyway after ``grace`` seconds. Not SIGINT: a job started in the
+    background of a non-interactive shell ignores it. Polling rather than Linux's parent-death
+    signal: that fires when the thread that forked the job ends, and Snakemake starts jobs from
+    worker threads.
     """
     parent = os.getppid()
+    signal.signal(signal.SIGTERM, _exit_on_signal)
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(interval)
         log.error("the process that started this job (pid %d) has gone: stopping the job", parent)
-        _thread.interrupt_main()
+        os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(grace)
         os._exit(1)
 
     watcher = threading.Thread(target=watch, name="stop_with_parent", daemon=True)
     watcher.start()
     return watcher
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,12 @@ class CorruptCacheError(StaleCacheError):
     are atomic)."""
 
 
+def rebuild_advice(path: str | Path) -> str:
+    """How to rebuild a refused cache file. Snakemake does not rerun a job whose output is newer
+    than its inputs, whatever the output holds: the fix is to delete the file, not merely to rerun."""
+    return f"delete it and run the same snakemake command again, which rebuilds it and what depends on it: rm '{path}'"
+
+
 @contextlib.contextmanager
 def open_h5(path: Path) -> Iterator[h5py.File]:
     """``h5py.File(path, "r")``, with any read failure inside the block reported as a
@@ -45,8 +51,7 @@ def open_h5(path: Path) -> Iterator[h5py.File]:
     except OSError as exc:
         raise CorruptCacheError(
             f"cache file '{path}' cannot be read ({exc}): it was truncated or damaged after it was "
-            f"written. Delete it and run the same snakemake command again, which rebuilds it and "
-            f"what depends on it: rm '{path}'"
+            f"written; {rebuild_advice(path)}"
         ) from None
 
 
@@ -223,9 +228,7 @@ def read_h5(
 
 
 def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | None) -> None:
-    # Snakemake does not rerun a job whose output is newer than its inputs, whatever the output
-    # holds: the fix is to delete the file, not merely to rerun.
-    fix = f"delete it and run the same snakemake command again, which rebuilds it: rm '{path}'"
+    fix = rebuild_advice(path)
     for key, value in (expected or {}).items():
         want = json.loads(_canonical(value))
         if key not in stored:

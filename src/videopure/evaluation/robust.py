@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from videopure.attacks import build_attack
-from videopure.cache import StaleCacheError, read_h5
+from videopure.cache import StaleCacheError, read_h5, rebuild_advice
 from videopure.data.frames import load_frames
 from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.params import frames_params
@@ -330,7 +330,7 @@ def read_attack_clips(
     record = read_h5(path, expect_params=expected, expect_upstream=data.upstream, keys=["clips"])
     clips = torch.from_numpy(record["clips"])
     attack = record.params.get("attack", {})
-    fix = f"delete it and run the same snakemake command again, which recomputes the attack: rm '{path}'"
+    fix = rebuild_advice(path)
     if tuple(clips.shape) != tuple(data.clips.shape):
         raise StaleCacheError(f"{path}: clips of shape {tuple(clips.shape)}, the evaluation set's are {tuple(data.clips.shape)}; {fix}")
     if not bool(torch.isfinite(clips).all()) or clips.min() < 0 or clips.max() > 1:

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from videopure.cache import read_h5
-from videopure.data.synthetic import MOTION_CLASSES, SPLITS, generate_dataset, synthesize_clip
+from videopure.data.synthetic import MOTION_CLASSES, SPLITS, clip_flow, generate_dataset, synthesize_clip
 
 SIZE, FRAMES = 32, 8
 SMALL = {"num_classes": 10, "per_class": {"train": 8, "val": 2, "test": 2}, "frames": FRAMES, "size": SIZE}
@@ -141,6 +141,35 @@ def test_ground_truth_flow_warps_the_decoded_frames(small: Path):
     assert len(warp_errors) > 50
     assert np.mean(warp_errors) < 0.3 * np.mean(still_errors), (np.mean(warp_errors), np.mean(still_errors))
     assert np.mean(warp_errors) < 4.0  # grey levels: what remains is bilinear sampling and coding noise
+
+
+@pytest.mark.parametrize(("class_name", "tolerance"), [("TranslateLeft", 1e-4), ("OrbitCCW", 1e-4), ("RotateCW", 0.06), ("ZoomIn", 0.03)])
+def test_flow_over_two_frames_is_the_one_frame_flows_composed(class_name: str, tolerance: float):
+    """flow_step = 2 (clips read at frame_interval 2): the flow from frame i to frame i+2 is the flow
+    to frame i+1 followed by the flow from there, f(i→i+2)(p) = f(i)(p) + f(i+1)(p + f(i)(p)), inside
+    the shapes; exact for translations, within bilinear sampling of f(i+1) for rotation and zoom."""
+    grid_y, grid_x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    _, one = synthesize_clip(class_name, index=1, frames=FRAMES, size=SIZE)
+    _, two = synthesize_clip(class_name, index=1, frames=FRAMES, size=SIZE, flow_step=2)
+    assert two.shape == (FRAMES - 2, SIZE, SIZE, 2)
+    for i, flow in enumerate(two):
+        first, second = one[i], one[i + 1]
+        then = [cv2.remap(second[..., k].copy(), grid_x + first[..., 0], grid_y + first[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_WRAP) for k in range(2)]
+        inside = _interior(np.abs(flow).sum(-1) > 0) & _interior(np.abs(first).sum(-1) > 0)
+        error = np.abs(first + np.stack(then, -1) - flow)[inside].mean() / np.abs(flow)[inside].mean()
+        assert error < tolerance, (i, error)
+
+
+def test_clip_flow_takes_the_flow_between_the_frames_a_clip_reads():
+    flow = np.arange(7, dtype=np.float32).reshape(1, 7, 1, 1, 1) * np.ones((1, 7, 2, 2, 2), np.float32)
+    # Videos of 9 frames, flow over 2: a clip of 4 frames every 2 reads frames 0, 2, 4, 6 (span 7, offset 1).
+    picked = clip_flow(flow, 2, {"num_frames": 4, "frame_interval": 2}, "flow/test.h5")
+    assert picked.shape == (1, 3, 2, 2, 2) and picked[0, :, 0, 0, 0].tolist() == [1.0, 3.0, 5.0]
+    with pytest.raises(ValueError, match=r"flow/test.h5 holds flow over 2 frame\(s\)"):
+        clip_flow(flow, 2, {"num_frames": 4, "frame_interval": 1}, "flow/test.h5")
+    with pytest.raises(ValueError, match="regenerate the videos"):  # 6 frames every 2 need 11: read by looping
+        clip_flow(flow, 2, {"num_frames": 6, "frame_interval": 2}, "flow/test.h5")
 
 
 @pytest.mark.parametrize(

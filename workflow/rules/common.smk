@@ -195,6 +195,11 @@ def annotation_inputs(wildcards):
     return paths
 
 
+def generated_flow_step(wildcards):
+    """The generator's ground-truth flow spans as many frames as the dataset's clips read apart."""
+    return DATASETS[wildcards.dataset]["clip"]["frame_interval"]
+
+
 def frames_rule_params(wildcards):
     return frames_params(config, wildcards.dataset, wildcards.split)
 

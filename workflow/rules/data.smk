@@ -17,6 +17,7 @@ rule generate_videos:
     params:
         generator=config["generator"],
         seed=config["seed"],
+        flow_step=generated_flow_step,
     script:
         "../scripts/generate_videos.py"
 

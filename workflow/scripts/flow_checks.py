@@ -8,6 +8,7 @@ import torch
 
 from videopure.cache import read_h5, write_text_atomic
 from videopure.data.frames import load_frames
+from videopure.data.synthetic import clip_flow
 from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.evaluation.trajectories import flow_errors
 from videopure.flow import build_flow_model
@@ -20,11 +21,13 @@ with stage(snakemake) as ctx:  # noqa: F821
     if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
         raise ValueError(f"{inputs.truth} and {inputs.frames} hold other clips; rerun the workflow from generate_videos")
     clips = uint8_clips_to_tensor(frames.frames)
-    flow = torch.from_numpy(truth["flow"].astype(np.float32)).permute(0, 1, 4, 2, 3)
-    if flow.shape[1] != clips.shape[1] - 1 or flow.shape[-2:] != clips.shape[-2:]:
+    clip = ctx.config["datasets"][snakemake.wildcards.dataset]["clip"]  # noqa: F821
+    flow = clip_flow(truth["flow"], truth.params["flow_step"], clip, inputs.truth)
+    flow = torch.from_numpy(flow.astype(np.float32)).permute(0, 1, 4, 2, 3)
+    if flow.shape[-2:] != clips.shape[-2:]:
         raise ValueError(
             f"the clips {tuple(clips.shape)} are not the generated frames {tuple(flow.shape)}: set the dataset's "
-            "clip (num_frames, short_side, crop) to the generator's frames and size to check flow against ground truth"
+            "clip (short_side, crop) to the generator's size to check flow against ground truth"
         )
     report = {"machine": machine_description(), "clips": len(clips), "models": {}}
     for slug, spec in snakemake.params.flows.items():  # noqa: F821

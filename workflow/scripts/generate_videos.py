@@ -15,4 +15,5 @@ with stage(snakemake) as ctx:  # noqa: F821 (snakemake is injected by the script
         size=generator["size"],
         fps=generator["fps"],
         seed=ctx.config["seed"],
+        flow_step=snakemake.params.flow_step,  # noqa: F821
     )

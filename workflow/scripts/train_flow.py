@@ -7,6 +7,7 @@ import numpy as np
 
 from videopure.cache import read_h5, write_text_atomic
 from videopure.data.frames import load_frames
+from videopure.data.synthetic import clip_flow
 from videopure.flow.train import RAFTTraining, train_raft_small
 from videopure.params import frames_params
 from videopure.runtime import machine_description, stage
@@ -18,8 +19,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     truth = read_h5(inputs.truth)
     if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
         raise ValueError(f"{inputs.truth} and {inputs.train} hold other clips; rerun the workflow from generate_videos")
+    flow = clip_flow(truth["flow"], truth.params["flow_step"], ctx.config["datasets"][name]["clip"], inputs.truth)
     metrics = train_raft_small(
-        frames.frames, truth["flow"], RAFTTraining(**ctx.config["flow_training"]), output.weights,
+        frames.frames, flow, RAFTTraining(**ctx.config["flow_training"]), output.weights,
         seed=ctx.config["seed"], device=ctx.device,
     )  # fmt: skip
     metrics["machine"] = machine_description()

@@ -45,6 +45,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import decord
@@ -52,6 +53,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from videopure.cache import atomic_path, write_h5, write_text_atomic
+from videopure.data.frames import sample_indices
 
 MOTION_CLASSES: tuple[str, ...] = (
     "TranslateLeft",
@@ -322,19 +324,19 @@ def _shape_texture(shape: _Shape, qx: np.ndarray, qy: np.ndarray) -> np.ndarray:
     return _pattern(shape.texture, u, v, shape.frequency, shape.phase)
 
 
-def _render(scene: _Scene, motion: _Motion, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Render a clip and its forward flow.
+def _render(scene: _Scene, motion: _Motion, size: int, step: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Render a clip and its forward flow over ``step`` frames.
 
     Returns:
-        ``video`` uint8 (T, H, W, 3) and ``flow`` float32 (T-1, H, W, 2): ``flow[i, y, x]`` is
-        where the content at pixel ``(x, y)`` of frame ``i`` is in frame ``i+1``, minus ``(x, y)``
+        ``video`` uint8 (T, H, W, 3) and ``flow`` float32 (T-step, H, W, 2): ``flow[i, y, x]`` is
+        where the content at pixel ``(x, y)`` of frame ``i`` is in frame ``i+step``, minus ``(x, y)``
         (unwrapped: a shape crossing the right border has a positive x flow). Pixels whose
         top-most shape covers less than half of them are background, with zero flow.
     """
     frames = motion.offset.shape[0]
     coords = np.arange(size, dtype=np.float32)
     video = np.broadcast_to(scene.background, (frames, size, size, 3)).copy()
-    flow = np.zeros((max(frames - 1, 0), size, size, 2), dtype=np.float32)
+    flow = np.zeros((max(frames - step, 0), size, size, 2), dtype=np.float32)
     scale = np.exp(motion.log_scale).astype(np.float32)
     for shape in scene.shapes:
         centre = shape.centre + motion.offset  # (T, 2), unwrapped
@@ -354,15 +356,15 @@ def _render(scene: _Scene, motion: _Motion, size: int) -> tuple[np.ndarray, np.n
         value = _shape_texture(shape, qx, qy)[..., None]
         colour = shape.colours[0].astype(np.float32) + (shape.colours[1] - shape.colours[0]).astype(np.float32) * value
         video += alpha[..., None] * (colour - video)
-        if frames > 1:
-            # Content at relative position d in frame i sits at ratio * R(step) d in frame i+1.
-            ratio = (scale[1:] / scale[:-1])[:, None, None]
-            step = np.diff(angle)
-            rc, rs = np.cos(step)[:, None, None], np.sin(step)[:, None, None]
-            shift = np.diff(centre, axis=0).astype(np.float32)
-            fx = shift[:, 0, None, None] + ratio * (rc * dx[:-1] - rs * dy[:-1]) - dx[:-1]
-            fy = shift[:, 1, None, None] + ratio * (rs * dx[:-1] + rc * dy[:-1]) - dy[:-1]
-            owner = alpha[:-1] >= 0.5
+        if frames > step:
+            # Content at relative position d in frame i sits at ratio * R(turn) d in frame i+step.
+            ratio = (scale[step:] / scale[:-step])[:, None, None]
+            turn = angle[step:] - angle[:-step]
+            rc, rs = np.cos(turn)[:, None, None], np.sin(turn)[:, None, None]
+            shift = (centre[step:] - centre[:-step]).astype(np.float32)
+            fx = shift[:, 0, None, None] + ratio * (rc * dx[:-step] - rs * dy[:-step]) - dx[:-step]
+            fy = shift[:, 1, None, None] + ratio * (rs * dx[:-step] + rc * dy[:-step]) - dy[:-step]
+            owner = alpha[:-step] >= 0.5
             flow[..., 0] = np.where(owner, fx, flow[..., 0])
             flow[..., 1] = np.where(owner, fy, flow[..., 1])
     return np.rint(np.clip(video, 0.0, 1.0) * 255).astype(np.uint8), flow
@@ -381,7 +383,14 @@ def _seeds(seed: int, split: str, index: int, class_name: str) -> tuple[np.rando
 
 
 def synthesize_clip(
-    class_name: str, *, split: str = "train", index: int = 0, frames: int = 16, size: int = 64, seed: int = 0
+    class_name: str,
+    *,
+    split: str = "train",
+    index: int = 0,
+    frames: int = 16,
+    size: int = 64,
+    seed: int = 0,
+    flow_step: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one clip exactly as :func:`generate_dataset` does before encoding it.
 
@@ -389,11 +398,12 @@ def synthesize_clip(
         class_name: one of :data:`MOTION_CLASSES`.
         split: one of :data:`SPLITS`; with ``index`` it selects the scene (shared by all classes).
         index: 0-based position of the clip within its class in the split list.
-        frames, size, seed: as in :func:`generate_dataset`.
+        frames, size, seed, flow_step: as in :func:`generate_dataset`.
 
     Returns:
-        ``video`` uint8 (frames, size, size, 3) RGB and ``flow`` float32 (frames-1, size, size, 2),
-        the ground-truth forward flow (dx, dy) in pixels (see :func:`generate_dataset`).
+        ``video`` uint8 (frames, size, size, 3) RGB and ``flow`` float32 (frames-flow_step, size,
+        size, 2), the ground-truth forward flow (dx, dy) in pixels over ``flow_step`` frames (see
+        :func:`generate_dataset`).
     """
     if class_name not in MOTION_CLASSES:
         raise ValueError(f"class_name: unknown class '{class_name}'; expected one of {MOTION_CLASSES}")
@@ -402,7 +412,7 @@ def synthesize_clip(
     scene_seed, motion_seed = _seeds(seed, split, index, class_name)
     scene = _sample_scene(np.random.default_rng(scene_seed), size)
     motion = _sample_motion(class_name, np.random.default_rng(motion_seed), frames, size)
-    return _render(scene, motion, size)
+    return _render(scene, motion, size, flow_step)
 
 
 def _write_mp4(path: Path, video: np.ndarray, fps: int) -> None:
@@ -431,7 +441,9 @@ def _check_positive_int(name: str, value: object, minimum: int = 1) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
-def _validate(num_classes: int, per_class: Mapping[str, int], frames: int, size: int, fps: int, seed: int) -> None:
+def _validate(
+    num_classes: int, per_class: Mapping[str, int], frames: int, size: int, fps: int, seed: int, flow_step: int
+) -> None:
     _check_positive_int("num_classes", num_classes)
     if num_classes > len(MOTION_CLASSES):
         raise ValueError(f"num_classes must be at most {len(MOTION_CLASSES)} (len(MOTION_CLASSES)), got {num_classes}")
@@ -443,6 +455,9 @@ def _validate(num_classes: int, per_class: Mapping[str, int], frames: int, size:
     _check_positive_int("size", size, minimum=MIN_SIZE)
     _check_positive_int("fps", fps)
     _check_positive_int("seed", seed, minimum=0)
+    _check_positive_int("flow_step", flow_step)
+    if flow_step >= frames:
+        raise ValueError(f"flow_step must be below frames={frames}, got {flow_step}")
     _check_decord_reads(size)
 
 
@@ -478,6 +493,7 @@ def generate_dataset(
     size: int = 64,
     fps: int = 8,
     seed: int = 0,
+    flow_step: int = 1,
 ) -> None:
     """Write the generated action-video dataset under ``out_dir`` in UCF-101's layout.
 
@@ -492,10 +508,11 @@ def generate_dataset(
       ``annotations/vallist01.txt`` and ``annotations/testlist01.txt``: ``"<video id>"`` per line,
       where the video id is ``"{Class}/v_{Class}_g{GG}_c{CC}.mp4"``.
     * ``flow/{split}.h5`` (:func:`videopure.cache.write_h5`): ``flow`` float16
-      (N, frames-1, size, size, 2), the ground-truth forward flow ``(dx, dy)`` in pixels (the content
-      at pixel (x, y) of frame i is at (x+dx, y+dy) in frame i+1; background 0; shapes wrap
-      around the borders, the flow does not); ``video_id`` (N,) in split-list order; ``label``
-      int64 (N,), 0-based. ``params``: the arguments of this call and the split.
+      (N, frames-flow_step, size, size, 2), the ground-truth forward flow ``(dx, dy)`` in pixels
+      over ``flow_step`` frames (the content at pixel (x, y) of frame i is at (x+dx, y+dy) in
+      frame i+flow_step; background 0; shapes wrap around the borders, the flow does not);
+      ``video_id`` (N,) in split-list order; ``label`` int64 (N,), 0-based. ``params``: the
+      arguments of this call and the split. :func:`clip_flow` picks a sampled clip's flow from it.
 
     The same arguments give identical frames and flow, and byte-identical mp4 files, with the
     same numpy and PyAV/FFmpeg builds on the same CPU. Clip ``j`` of a split shows the same scene
@@ -511,12 +528,14 @@ def generate_dataset(
             scale with it.
         fps: frame rate stored in the mp4 files.
         seed: base seed (>= 0).
+        flow_step: the frames between the two ends of each ground-truth flow: the
+            ``frame_interval`` of the clips that are read from the videos.
 
     Raises:
         ValueError: an argument is out of range, or decord cannot read videos of this size; the
             message names the argument. Nothing is written then.
     """
-    _validate(num_classes, per_class, frames, size, fps, seed)
+    _validate(num_classes, per_class, frames, size, fps, seed, flow_step)
     out_dir = Path(out_dir)
     classes = MOTION_CLASSES[:num_classes]
     params = {
@@ -526,6 +545,7 @@ def generate_dataset(
         "size": size,
         "fps": fps,
         "seed": seed,
+        "flow_step": flow_step,
     }
     (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
     for name in classes:
@@ -537,13 +557,15 @@ def generate_dataset(
     with progress:
         for split in SPLITS:
             count = params["per_class"][split]
-            flows = np.zeros((count * num_classes, frames - 1, size, size, 2), dtype=np.float16)
+            flows = np.zeros((count * num_classes, frames - flow_step, size, size, 2), dtype=np.float16)
             video_ids, labels = [], []
             for label, name in enumerate(classes):
                 for index in range(count):
                     group, clip = divmod(index, _CLIPS_PER_GROUP)
                     video_id = clip_name(name, first_group + group, clip + 1)
-                    video, flow = synthesize_clip(name, split=split, index=index, frames=frames, size=size, seed=seed)
+                    video, flow = synthesize_clip(
+                        name, split=split, index=index, frames=frames, size=size, seed=seed, flow_step=flow_step
+                    )
                     _write_mp4(out_dir / "videos" / video_id, video, fps)
                     flows[len(video_ids)] = flow
                     video_ids.append(video_id)
@@ -564,3 +586,30 @@ def generate_dataset(
     _write_text(out_dir / "annotations" / "classInd.txt", [f"{i + 1} {name}" for i, name in enumerate(classes)])
     for split in SPLITS:
         _write_text(out_dir / "annotations" / f"{split}list01.txt", lists[split])
+
+
+def clip_flow(flow: np.ndarray, flow_step: int, clip: Mapping[str, Any], source: str) -> np.ndarray:
+    """The ground-truth flow between consecutive frames of the clips the workflow reads.
+
+    Args:
+        flow: a generated split's ``flow`` (N, frames-flow_step, H, W, 2) (:func:`generate_dataset`).
+        flow_step: the ``flow_step`` it was generated with (its ``params``).
+        clip: the dataset's ``clip`` config; its frames are sampled by
+            :func:`videopure.data.frames.sample_indices` from videos of ``frames`` frames.
+        source: the flow file, for the error message.
+
+    Returns:
+        (N, num_frames-1, H, W, 2): for each pair of consecutive clip frames, the flow between them.
+
+    Raises:
+        ValueError: the clip's frames are not ``flow_step`` apart (another ``frame_interval``, or a
+            clip longer than the videos, read by looping), so the file holds no flow between them.
+    """
+    indices = sample_indices(flow.shape[1] + flow_step, dict(clip), "loop", Path(source))
+    if clip["frame_interval"] != flow_step or np.any(np.diff(indices) != flow_step):
+        raise ValueError(
+            f"{source} holds flow over {flow_step} frame(s), but the clips read frames {indices.tolist()} of "
+            f"videos of {flow.shape[1] + flow_step} frames; regenerate the videos (rule generate_videos) "
+            "with the dataset's clip.frame_interval, and a clip that fits in the video"
+        )
+    return flow[:, indices[:-1]]

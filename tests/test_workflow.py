@@ -93,6 +93,14 @@ ATTACK_COLUMNS = ["PGD", "PGD+BPDA", "TT", "TT+BPDA", "EOT+BPDA"]
 ADAPTIVE_THROUGH_DIFFUSION = ["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack"]
 
 
+def assert_clip_shares(values, clips: int) -> None:
+    """Each accuracy (in %) is a share of the evaluation set: 100 k / clips, k a whole number of clips,
+    to the table's one decimal. (An average over columns, or a mis-scaled number, fails.)"""
+    for value in np.asarray(values, dtype=float).ravel():
+        k = round(value * clips / 100)
+        assert 0 <= k <= clips and value == pytest.approx(100 * k / clips, abs=0.05), (value, clips)
+
+
 def test_table1_on_a_cpu_marks_the_adaptive_cells_through_diffusion_and_names_the_fill_command(smoke_run):
     """device: cpu resolves diffusion_adaptive 'auto' to skip: every other cell is measured, those are
     marked, said under the table with the command that fills them, and left out of Average."""
@@ -101,8 +109,7 @@ def test_table1_on_a_cpu_marks_the_adaptive_cells_through_diffusion_and_names_th
     diffusion = table[table["Defense"].isin(DIFFUSION_ROWS)]
     assert (diffusion[ADAPTIVE_THROUGH_DIFFUSION] == "not run").all().all()
     assert (table[~table["Defense"].isin(DIFFUSION_ROWS)][ADAPTIVE_THROUGH_DIFFUSION] != "not run").all().all()
-    for column in ["None", "PGD", "TT", "Average"]:
-        assert diffusion[column].astype(float).between(0, 100).all(), column
+    assert_clip_shares(diffusion[["None", "PGD", "TT"]], int(table["Clips"].iloc[0]))
     assert (diffusion["Average over"] == "PGD TT").all()
     for row in diffusion.itertuples():
         assert float(row.Average) == pytest.approx((float(row.PGD) + float(row.TT)) / 2, abs=0.051)
@@ -158,12 +165,10 @@ def test_table1_has_every_row_and_column_measured(smoke_filled):
     assert (undefended[["PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack", "Average"]] == "-").all().all()
     defended = table[table["Defense"] != "None"]
     assert (table[table["Defense"].isin(CLASSICAL_ROWS)]["PGD+DiffAttack"] == "-").all()
-    for column in ["None", *ATTACK_COLUMNS, "Average"]:
-        values = defended[column].astype(float)  # every cell measured
-        assert values.between(0, 100).all(), column
-    full_gradient = table[table["Defense"].isin(DIFFUSION_ROWS)]["PGD+DiffAttack"].astype(float)
-    assert full_gradient.between(0, 100).all()
-    assert (table["Clips"].astype(int) > 0).all()
+    clips = int(table["Clips"].iloc[0])
+    assert clips == 4 and (table["Clips"].astype(int) == clips).all()  # smoke's evaluation.max_clips
+    assert_clip_shares(defended[["None", *ATTACK_COLUMNS]], clips)  # every cell measured
+    assert_clip_shares(table[table["Defense"].isin(DIFFUSION_ROWS)]["PGD+DiffAttack"], clips)
     settings = json.loads((smoke_run / "results" / "table1_settings.json").read_text())
     cells = {(c["model"], c["defense"], c["column"]): c for c in settings["cells"]}
     assert cells[("NL", "JPEG", "PGD+BPDA")]["gradient"] == "bpda"
@@ -183,12 +188,64 @@ def test_table1_has_every_row_and_column_measured(smoke_filled):
         assert cells[("NL", defense, "PGD+DiffAttack")]["gradient"] == "exact"
         assert cells[("NL", defense, "PGD+DiffAttack")]["attack"]["eot_samples"] == 1
     assert ("NL", "JPEG", "PGD+DiffAttack") not in cells
-    clips = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
+    per_clip = pd.read_csv(smoke_run / "results" / "table1_clips.csv")
     # None: clean + 2 gray-box; classical rows + 3 adaptive; diffusion rows + PGD+DiffAttack
-    assert len(clips) == int(table["Clips"].iloc[0]) * (3 + (len(CLASSICAL_ROWS) - 1) * 6 + len(DIFFUSION_ROWS) * 7)
+    assert len(per_clip) == clips * (3 + (len(CLASSICAL_ROWS) - 1) * 6 + len(DIFFUSION_ROWS) * 7)
     clean = pd.read_csv(smoke_run / "results" / "clean_accuracy.csv")
     assert (clean["evaluation_set"] <= clean["clips"]).all() and (clean["clips"] == 16).all()
     assert (smoke_run / "results" / "table1.md").read_text().startswith("**Table I")
+
+
+def test_attacks_fool_the_undefended_recognizer_and_the_exact_gradient_beats_bpda(smoke_filled):
+    """The numbers a broken attack or a broken gradient would change: PGD and TT take the undefended
+    recognizer below its clean accuracy, climbing its loss on every clip; through each diffusion
+    purifier the full gradient (PGD+DiffAttack) climbs higher than BPDA from the same start and
+    leaves no more clips right (smoke measured 75 % under PGD+BPDA and 0-50 % under PGD+DiffAttack)."""
+    table = pd.read_csv(smoke_filled / TARGET, dtype=str, keep_default_na=False).set_index("Defense")
+    clean = float(table.loc["None", "None"])
+    assert float(table.loc["None", "PGD"]) < clean and float(table.loc["None", "TT"]) < clean
+    attacks = smoke_filled / "results" / "attacks" / "smoke" / "NL"
+    for column in ("pgd", "tt"):
+        trace = read_h5(attacks / "graybox" / f"{column}.h5")["loss_trace"]
+        assert trace.shape[0] == 3 and (trace[-1] > trace[0]).all(), (column, trace)  # smoke: 2 steps
+    for defense in DIFFUSION_ROWS:
+        bpda = read_h5(attacks / "adaptive" / defense / "pgd_bpda.h5")["loss_trace"]
+        exact = read_h5(attacks / "adaptive" / defense / "pgd_diffattack.h5")["loss_trace"]
+        np.testing.assert_allclose(exact[0], bpda[0], rtol=1e-5, err_msg=defense)  # the same random start
+        assert exact[-1].mean() > exact[0].mean() and exact[-1].mean() > bpda[-1].mean(), (defense, bpda, exact)
+        assert float(table.loc[defense, "PGD+DiffAttack"]) <= float(table.loc[defense, "PGD+BPDA"]), defense
+
+
+def test_every_attack_file_keeps_to_the_configs_eps_ball(smoke_filled):
+    """Checked here, not by the readers: every adversarial clip of every attack file is in [0, 1],
+    within the config's ε (l∞) of its clean clip, and moved from it."""
+    from videopure.config import load_config
+
+    eps = load_config(REPO / "config" / "smoke.yaml")["attack"]["eps"]
+    frames = read_h5(smoke_filled / "results" / "frames" / "smoke" / "test.h5")
+    evalset = read_h5(smoke_filled / "results" / "evalset" / "smoke.h5")
+    clean = frames["frames"][evalset["index"]].astype(np.float64).transpose(0, 1, 4, 2, 3) / 255  # N, T, C, H, W
+    files = sorted((smoke_filled / "results" / "attacks").rglob("*.h5"))
+    assert len(files) == 2 + 3 * (len(CLASSICAL_ROWS) - 1) + 4 * len(DIFFUSION_ROWS)
+    for path in files:
+        record = read_h5(path, keys=["clips", "video_ids"])
+        np.testing.assert_array_equal(record["video_ids"], evalset["video_ids"])
+        adversarial = record["clips"].astype(np.float64)
+        assert adversarial.shape == clean.shape and adversarial.min() >= 0 and adversarial.max() <= 1, path
+        distance = np.abs(adversarial - clean).reshape(len(clean), -1).max(axis=1)
+        assert (distance <= eps + 1e-6).all() and (distance > eps / 2).all(), (path, distance)
+
+
+def test_every_purifier_changes_what_the_recognizer_sees(smoke_filled):
+    """Each defense's logits on the clean clips differ from the undefended ones, candidate by
+    candidate: a purifier that returned its input unchanged would fail here."""
+    predictions = smoke_filled / "results" / "predictions" / "smoke" / "NL"
+    undefended = read_h5(predictions / "None.h5", keys=["clean/logits"])["clean/logits"]
+    for defense in DEFENSE_ROWS[1:]:
+        logits = read_h5(predictions / f"{defense}.h5", keys=["clean/logits"])["clean/logits"]
+        change = np.abs(logits - undefended).max(axis=-1)  # (clips, draws, candidates)
+        classified = ~np.isnan(change)  # an early-exit vote leaves the candidates it did not need NaN
+        assert classified.any(axis=-1).all() and (change[classified] > 1e-3).all(), (defense, change)
 
 
 VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (4, 7, 8, 9, 10)] + [
@@ -214,7 +271,7 @@ def test_ablation_table_and_sweep_on_a_cpu_mark_robust_acc_not_run(smoke_run, tm
     results = workdir / "results"
     table = pd.read_csv(results / "table8.csv", dtype=str, keep_default_na=False)
     assert (table["Robust Acc"] == "not run").all()
-    assert table[["Standard Acc", "Robust Acc*"]].astype(float).stack().between(0, 100).all()
+    assert_clip_shares(table[["Standard Acc", "Robust Acc*"]], int(table["Clips"].iloc[0]))
     assert "- Ours: Robust Acc" in (results / "table8.md").read_text()
     points = pd.read_csv(results / "fig5b.csv", dtype=str, keep_default_na=False)
     assert (points["Robust Acc"] == "not run").all() and (results / "fig5b.png").stat().st_size > 0
@@ -235,7 +292,7 @@ def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations
     assert list(tables["table8"]["Defense Method"]) == ["Ours*", "Ours"]
     assert list(tables["table9"][["L_temp", "L_spa"]].itertuples(index=False, name=None)) == [("✓", ""), ("", "✓"), ("✓", "✓")]
     for table in tables.values():
-        assert table[accuracy].astype(float).stack().between(0, 100).all()
+        assert_clip_shares(table[accuracy], int(table["Clips"].iloc[0]))
         assert table.iloc[-1]["Defense"] == "Ours"  # every table ends with the full method ...
         assert list(table.iloc[-1][accuracy]) == list(tables["table4"].iloc[-1][accuracy])  # ... computed once
     # Without voting (Table IV, row 4) is the final candidate alone (Table VII, k = 0): one variant.
@@ -322,7 +379,7 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
     accuracy = checks["accuracy"]["NL"]
     for defense in references:
         assert set(accuracy[defense]) == {"Standard Acc", "Robust Acc* (PGD)"}
-        assert all(0 <= value <= 1 for value in accuracy[defense].values()), defense
+        assert_clip_shares([100 * value for value in accuracy[defense].values()], checks["clips"])
     # Scored as Table I scores a row (WN's noise seeded alike): smoke's None, JPEG and WN rows have the
     # checks' settings, so their clean and gray-box PGD cells are the checks' numbers.
     table = pd.read_csv(smoke_run / TARGET, dtype=str, keep_default_na=False)
@@ -343,7 +400,7 @@ def test_diffusion_checks_score_the_whole_evaluation_split(smoke_run):
     assert checks["split"] == "test" and checks["clips"] == len(clean["labels"])
     accuracy = checks["accuracy"]["NL"]
     assert list(accuracy) == ["clean", "vae_reconstruction", "ddim_inversion_t6", "diffpure_ddpm_t101"]
-    assert all(0 <= value <= 1 for value in accuracy.values())
+    assert_clip_shares([100 * value for value in accuracy.values()], checks["clips"])
     # The undefended clips go through the checks' defended path and rule classify_clean's plain one alike.
     assert accuracy["clean"] == pytest.approx(clean.params["accuracy"], abs=1e-9)
     assert 5 < checks["vae_psnr_db"] < 60
@@ -384,7 +441,8 @@ def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
     gradients = json.loads((results / "diagnostics" / "smoke-NL-gradients.json").read_text())
     assert gradients["defense"] == "Ours" and gradients["clips"] >= 1
     assert set(gradients["median_cosine"]) == {"bpda~frozen", "bpda~exact", "frozen~exact"}
-    assert all(-1 <= value <= 1 for value in gradients["median_cosine"].values())
+    for pair, cosines in gradients["cosine"].items():  # one per clip, and their median as reported
+        assert len(cosines) == gradients["clips"] and gradients["median_cosine"][pair] == pytest.approx(np.median(cosines))
     flows = json.loads((results / "models" / "smoke-flow-checks.json").read_text())
     learned = {slug: measured["spec"] for slug, measured in flows["models"].items() if measured["spec"]["type"] == "raft"}
     assert set(flows["models"]) - set(learned) == {"farneback", "dis"}
@@ -409,7 +467,7 @@ def test_sweep_figures_plot_every_point(smoke_ablations):
     for figure, parameter, values in (("fig6", "tstar", [1, 2]), ("fig5b", "alpha_s", [-4.0, -2.0])):
         points = pd.read_csv(results / f"{figure}.csv")
         assert list(points[parameter]) == values
-        assert points[["Standard Acc", "Robust Acc*", "Robust Acc"]].stack().between(0, 100).all()
+        assert_clip_shares(points[["Standard Acc", "Robust Acc*", "Robust Acc"]], int(points["Clips"].iloc[0]))
         assert (results / f"{figure}.png").read_bytes()[:4] == b"\x89PNG"
         assert (results / f"{figure}.pdf").read_bytes()[:4] == b"%PDF"
         assert "eps=4/255" in (results / f"{figure}.md").read_text()
@@ -426,16 +484,41 @@ def test_a_new_alpha_s_reuses_every_cache(smoke_ablations, tmp_path):
 
 def test_every_job_wrote_its_log_and_benchmark(smoke_run):
     rules = ("generate_videos", "frames", "train_classifier", "classify_clean", "evaluation_set")
-    diffusion = ("train_vae", "reconstruct_frames", "train_unet", "encode", "invert", "flow")
+    diffusion = ("train_vae", "train_unet", "encode", "invert", "flow")
     for rule in (*rules, *diffusion):
         assert list((smoke_run / "logs" / rule).rglob("*.log")), rule
         assert list((smoke_run / "results" / "benchmarks" / rule).rglob("*.tsv")), rule
     metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
     assert {"test_acc", "val_acc", "train_seconds"} <= set(metrics)
+
+
+def test_the_smoke_recognizer_learns(smoke_run):
+    """Smoke's numbers mean something only if its recognizer does better than chance (25 %, four
+    classes) on clips it never trained on; the evaluation set then holds a clip of every class."""
+    metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
+    assert metrics["test_acc"] >= 0.75 and metrics["val_acc"] >= 0.75, metrics["history"][-1]
+    assert sorted(read_h5(smoke_run / "results" / "evalset" / "smoke.h5")["labels"]) == [0, 1, 2, 3]
+
+
+def test_the_recognizer_trains_on_vae_reconstructions_when_asked(smoke_run, tmp_path):
+    """train.vae_reconstructions > 0 (mini's 0.5) puts rule reconstruct_frames between the VAE and
+    the recognizer; smoke's own recognizer trains without them."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, symlinks=True)
+    extra = tmp_path / "reconstructions.yaml"
+    extra.write_text("train: {vae_reconstructions: 0.5}\n")
+    checkpoint = "results/models/smoke-NL/checkpoint.pth"
+    assert scheduled_rules(run_snakemake(workdir, "-n", checkpoint, extra_config=extra)) == {"reconstruct_frames", "train_classifier"}
+    result = run_snakemake(workdir, checkpoint, extra_config=extra)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert list((workdir / "logs" / "reconstruct_frames").rglob("*.log"))
+    assert list((workdir / "results" / "benchmarks" / "reconstruct_frames").rglob("*.tsv"))
+    metrics = json.loads((workdir / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
     assert metrics["vae_reconstructions"] == 0.5
-    reconstructed = read_h5(smoke_run / "results/frames/smoke/train-vae-reconstructed.h5")
-    train = read_h5(smoke_run / "results/frames/smoke/train.h5")
+    reconstructed = read_h5(workdir / "results/frames/smoke/train-vae-reconstructed.h5")
+    train = read_h5(workdir / "results/frames/smoke/train.h5")
     assert reconstructed["frames"].shape == train["frames"].shape and reconstructed.upstream["frames"] == train.identity
+    assert not np.array_equal(reconstructed["frames"], train["frames"])
 
 
 def test_second_invocation_does_nothing(smoke_run):
@@ -503,11 +586,14 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_fi
     assert {"train_unet", "encode_clean", "encode_graybox", "attack_full_gradient", "predict"} <= rules
     assert not rules & {"train_vae", "train_classifier", "attack_graybox"}, rules
 
-    # The recognizer trains on the VAE's reconstructions (smoke: train.vae_reconstructions), so a new
-    # VAE retrains it, and everything after it.
+    # Trained on the VAE's reconstructions (train.vae_reconstructions, mini's setting), the recognizer
+    # depends on the VAE: a new VAE retrains it, and everything after it. Smoke's does not.
     vae = {**smoke["diffusion"]["vae"], "steps": smoke["diffusion"]["vae"]["steps"] + 1}
     new_vae = tmp_path / "vae.yaml"
     new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}}))
+    rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=new_vae))
+    assert "train_vae" in rules and not rules & {"train_classifier", "attack_graybox"}, rules
+    new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}, "train": {"vae_reconstructions": 0.5}}))
     rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=new_vae))
     assert {"train_vae", "reconstruct_frames", "train_classifier", "attack_graybox", "train_unet"} <= rules
 
@@ -531,36 +617,39 @@ def test_paper_profile_without_downloads_names_each_missing_path(tmp_path):
 
 
 NEW_DEFENSE = """
-import torch
 from videopure.defenses import Purifier
 
 
-class Posterize(Purifier):
-    name = "posterize"
+class Passthrough(Purifier):
+    name = "passthrough"
     stochastic = False
-    exact_gradient = False
-
-    def __init__(self, levels: int = 8) -> None:
-        super().__init__()
-        self.levels = levels
+    exact_gradient = False  # so the adaptive columns take the BPDA path
 
     def purify(self, x):
-        return (torch.round(x * (self.levels - 1)) / (self.levels - 1)).unsqueeze(1)
+        return x.unsqueeze(1)
 """
 
 
-def test_a_new_defense_needs_one_class_and_one_config_entry(smoke_run, tmp_path):
+def test_a_new_defense_needs_one_class_and_one_config_entry_and_the_identity_scores_as_none(smoke_run, tmp_path):
+    """A defense from the user's own module joins Table I with one config entry. The one here returns
+    its input: its row must be the undefended row, and each adaptive attack through it (BPDA of the
+    identity is the recognizer's own gradient, same seed) the gray-box attack, clip for clip."""
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
     (tmp_path / "my_defenses.py").write_text(NEW_DEFENSE)
     extra = tmp_path / "extra.yaml"
-    extra.write_text("defenses:\n  Posterize: {type: 'my_defenses:Posterize', levels: 4}\n")
+    extra.write_text("defenses:\n  Passthrough: {type: 'my_defenses:Passthrough'}\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     result = run_snakemake(workdir, TARGET, extra_config=extra, env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    table = pd.read_csv(workdir / TARGET, dtype=str, keep_default_na=False)
-    row = table[(table["Defense"] == "Posterize") & (table["Model"] == "NL")]
-    assert len(row) == 1 and float(row["PGD+BPDA"].iloc[0]) >= 0
+    table = pd.read_csv(workdir / TARGET, dtype=str, keep_default_na=False).set_index("Defense")
+    row, undefended = table.loc["Passthrough"], table.loc["None"]
+    assert [row["None"], row["PGD"], row["TT"]] == [undefended["None"], undefended["PGD"], undefended["TT"]]
+    assert [row["PGD+BPDA"], row["TT+BPDA"], row["EOT+BPDA"]] == [undefended["PGD"], undefended["TT"], undefended["PGD"]]
+    attacks = workdir / "results" / "attacks" / "smoke" / "NL"
+    for adaptive, graybox in (("pgd_bpda", "pgd"), ("tt_bpda", "tt"), ("eot_bpda", "pgd")):
+        through = read_h5(attacks / "adaptive" / "Passthrough" / f"{adaptive}.h5", keys=["clips"])["clips"]
+        np.testing.assert_allclose(through, read_h5(attacks / "graybox" / f"{graybox}.h5", keys=["clips"])["clips"], atol=1e-6)
     ran = result.stdout + result.stderr
     assert "train_classifier" not in ran and "attack_graybox" not in ran  # earlier stages reused
 

@@ -83,9 +83,11 @@ def dry_run_resources(text: str) -> list[tuple[str, _JobResources]]:
     return jobs
 
 
-def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin():
+def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_path):
     """The SLURM profile as Snakemake resolves it for every rule, through the executor plugin's own
     checks: no option it manages in slurm_extra, one GPU for each rule that runs a network."""
+    reconstructions = tmp_path / "reconstructions.yaml"  # smoke trains without them: rule reconstruct_frames
+    reconstructions.write_text("train: {vae_reconstructions: 0.5}\n")
     from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
@@ -93,7 +95,8 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin():
                "results/diagnostics/smoke-NL-gradients.json", "results/models/smoke-flow-checks.json",
                "results/models/smoke-graybox-checks.json", "results/models/smoke-ldm-checks.json"]  # every rule
     result = subprocess.run(
-        snakemake_cmd("-n", "--forceall", "--workflow-profile", "profiles/slurm", *targets, "--configfile", "config/smoke.yaml"),
+        snakemake_cmd("-n", "--forceall", "--workflow-profile", "profiles/slurm", *targets, "--configfile", "config/smoke.yaml",
+                      str(reconstructions)),
         cwd=REPO, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

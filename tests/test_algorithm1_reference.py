@@ -389,7 +389,8 @@ def test_the_reference_timesteps_are_the_documented_ones(model):
     schedule = ReferenceSchedule(model.scheduler_config, 6, 50)
     assert schedule.taus == [1, 21, 41, 61, 81, 101]
     assert schedule.previous == [-19, 1, 21, 41, 61, 81]
-    assert schedule.alpha_bar(-19) == float(schedule.alphas_cumprod[0])
+    assert schedule.alpha_bar(-19) == pytest.approx(1 - 0.00085, abs=1e-7)  # ᾱ[0] = 1 − β_0 (set_alpha_to_one=False)
+    assert schedule.alpha_bar(101) == pytest.approx(0.8929805, abs=1e-6)  # Π (1 − β_s), scaled_linear β
 
 
 def test_the_optimisation_moves_every_candidate(model):

@@ -103,6 +103,8 @@ def test_defense_contract(spec):
     assert out.shape == (SHAPE[0], k, *SHAPE[1:]) and out.dtype == x.dtype
     assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
     assert torch.equal(x, x_before)
+    # Every defense but the undefended row's changes what the recognizer sees.
+    assert ((out - x.unsqueeze(1)).abs().amax() > 1e-3) == (name != "none")
 
     # Determinism, or seed-reproducibility and variation across seeds.
     if defense.stochastic:

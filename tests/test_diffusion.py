@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
@@ -50,8 +51,14 @@ def unet_eps(model: LatentVideoDiffusion, z_diffusers: torch.Tensor, tau) -> tor
 def test_schedule_and_timestep_mapping_match_diffusers():
     schedule = DiffusionSchedule.from_config(MODELSCOPE_SCHEDULER_CONFIG)
     scheduler = DDIMScheduler.from_config(MODELSCOPE_SCHEDULER_CONFIG)
-    assert torch.equal(schedule.alphas_cumprod, scheduler.alphas_cumprod.double())
-    assert schedule.final_alpha_cumprod == schedule.alpha_bar(-19) == schedule.alpha_bar(0)  # set_alpha_to_one=False
+    # ᾱ from the formula, not from diffusers: "scaled_linear" spaces √β evenly from √0.00085 to
+    # √0.012 over 1000 steps, ᾱ_τ = Π_{s ≤ τ} (1 − β_s) (diffusers computes it in float32).
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
+    np.testing.assert_allclose(schedule.alphas_cumprod.numpy(), np.cumprod(1 - betas), rtol=2e-6)
+    assert schedule.alpha_bar(101) == pytest.approx(0.8929805, abs=1e-6)
+    assert schedule.alpha_bar(999) == pytest.approx(0.0046601, abs=1e-6)
+    # set_alpha_to_one=False: below τ = 0 lies ᾱ[0] = 1 − β_0, not 1.
+    assert schedule.final_alpha_cumprod == schedule.alpha_bar(-19) == schedule.alpha_bar(0) == pytest.approx(0.99915, abs=1e-7)
 
     scheduler.set_timesteps(50)
     assert scheduler.timesteps[:3].tolist() == [981, 961, 941] and scheduler.timesteps[-1] == 1

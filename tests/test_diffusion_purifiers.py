@@ -130,12 +130,12 @@ def test_diffpure_ddim_is_noise_then_ddim(model):
     assert torch.equal(out[:, 0], expected)
 
 
-def test_ddim_inversion_temporal_option_and_determinism(model):
+def test_ddim_inversion_temporal_option(model):
+    """(Determinism under any RNG state is the defense contract's, tests/test_defenses.py.)"""
     x = videos(1)
     per_frame = DDIMInversion(model)(x, gradient="none")
     temporal = DDIMInversion(model, temporal=True)(x, gradient="none")
     assert not torch.equal(per_frame, temporal)
-    assert torch.equal(DDIMInversion(model)(x, gradient="none"), per_frame)
     with pytest.raises(ValueError, match="temporal"):
         DDIMInversion(model, temporal=1)
 

@@ -547,6 +547,21 @@ def test_a_new_evaluation_subset_rebuilds_the_evaluation_set_and_what_reads_it(s
     assert not rules & {"train_classifier", "classify_clean"}, rules
 
 
+def test_the_latent_cache_refuses_gray_box_clips_another_attack_made(smoke_run, tmp_path):
+    """Rules encode_graybox and flow read attack clips as Table I's readers do: a TT file copied over
+    PGD's is refused, named, with the command that rebuilds it, and no latents are written from it."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, symlinks=True)
+    graybox = workdir / "results" / "attacks" / "smoke" / "NL" / "graybox"
+    shutil.copy(graybox / "tt.h5", graybox / "pgd.h5")
+    target = "results/latents/smoke/NL/graybox/pgd.h5"
+    result = run_snakemake(workdir, target)
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "results/attacks/smoke/NL/graybox/pgd.h5: stale cache — parameter 'column' is 'TT', expected 'PGD'" in text
+    assert "rm 'results/attacks/smoke/NL/graybox/pgd.h5'" in text and not (workdir / target).exists()
+
+
 def test_changed_seed_reruns_generation_and_training(smoke_run):
     result = run_snakemake(smoke_run, "-n", TARGET, "--config", "seed=1")
     text = result.stdout + result.stderr

@@ -344,13 +344,14 @@ def source_latents(wildcards):
 
 
 def source_clips(wildcards):
-    """The clip file(s) of a VideoPure cache's source, and its latents (for the latent grid)."""
-    inputs = {"latents": source_latents(wildcards)}
-    if wildcards.source == "clean":
-        inputs.update(
-            frames=eval_frames(wildcards), evalset=evalset_file(wildcards.dataset)
-        )
-    else:
+    """The evaluation set, the source's attack clips unless it is ``clean`` (checked against the
+    evaluation set when read), and the source's latents (for the latent grid)."""
+    inputs = {
+        "latents": source_latents(wildcards),
+        "frames": eval_frames(wildcards),
+        "evalset": evalset_file(wildcards.dataset),
+    }
+    if wildcards.source != "clean":
         model, _, column = wildcards.source.split("/")
         inputs["clips"] = graybox_file(wildcards.dataset, model, column)
     return inputs

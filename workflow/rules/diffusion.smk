@@ -94,6 +94,8 @@ rule encode_clean:
     threads: THREADS
     resources:
         cpu_threads=THREADS,
+    params:
+        source="clean",
     script:
         "../scripts/encode.py"
 
@@ -101,6 +103,8 @@ rule encode_clean:
 rule encode_graybox:
     input:
         clips=graybox_file("{dataset}", "{model}", "{attack}"),
+        frames=eval_frames,
+        evalset=evalset_file("{dataset}"),
         diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
     output:
         graybox_latents_file("{dataset}", "{model}", "{attack}"),
@@ -111,5 +115,7 @@ rule encode_graybox:
     threads: THREADS
     resources:
         cpu_threads=THREADS,
+    params:
+        source=lambda wildcards: graybox_source(wildcards.model, wildcards.attack),
     script:
         "../scripts/encode.py"

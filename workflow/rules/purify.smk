@@ -43,6 +43,7 @@ rule flow:
         cpu_threads=THREADS,
     params:
         spec=lambda wildcards: FLOWS[wildcards.flow],
+        source=lambda wildcards: wildcards.source,
     script:
         "../scripts/flow.py"
 

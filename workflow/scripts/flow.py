@@ -9,7 +9,9 @@ from videopure.runtime import stage
 
 with stage(snakemake) as ctx:  # noqa: F821
     inputs, spec = snakemake.input, snakemake.params.spec  # noqa: F821
-    clips, video_ids, upstream = load_source_clips(ctx.config, snakemake.wildcards.dataset, inputs)  # noqa: F821
+    clips, video_ids, upstream = load_source_clips(
+        ctx.config, snakemake.wildcards.dataset, inputs, snakemake.params.source  # noqa: F821
+    )
     latent_size = dataset_shape(inputs.latents, "latents")[-2:]
     flow_model = build_flow_model(spec).to(ctx.device)
     flows = compute_flows(flow_model, clips.to(ctx.device), latent_size, ctx.config["evaluation"]["batch_size"])

@@ -347,14 +347,20 @@ def read_attack_clips(
     return AttackClips(clips, record.identity, record.params)
 
 
-def load_source_clips(config: dict[str, Any], dataset: str, inputs) -> tuple[torch.Tensor, np.ndarray, dict[str, str]]:
-    """Clips, video ids and upstream identities of a stage's input clip file: ``inputs.clips`` (an
-    attack's adversarial clips) or, without it, the clean evaluation set (``inputs.frames``, ``inputs.evalset``)."""
-    if "clips" in inputs.keys():
-        record = read_h5(inputs.clips, keys=["clips", "video_ids"])
-        return torch.from_numpy(record["clips"]), record["video_ids"], {"clips": record.identity}
+def load_source_clips(
+    config: dict[str, Any], dataset: str, inputs, source: str
+) -> tuple[torch.Tensor, np.ndarray, dict[str, str]]:
+    """Clips, video ids and upstream identities of a stage's clip source: ``"clean"``, the
+    evaluation set (``inputs.frames``, ``inputs.evalset``), or a gray-box attack's clips
+    (:func:`videopure.paths.graybox_source`, file ``inputs.clips``), read by
+    :func:`read_attack_clips`: refused unless made by that attack on that recognizer for this
+    evaluation set, within its ε-ball."""
     data = load_eval_clips(config, dataset, inputs.frames, inputs.evalset)
-    return data.clips, data.video_ids, data.upstream
+    if source == "clean":
+        return data.clips, data.video_ids, data.upstream
+    model, _, column = source.split("/")
+    attack = read_attack_clips(inputs.clips, data, model, column)
+    return attack.clips, data.video_ids, {"clips": attack.identity}
 
 
 def load_classifier(

@@ -555,6 +555,14 @@ def test_same_seed_same_frames_and_logits(smoke_run, smoke_rerun):
     a = read_h5(smoke_run / "results/clean/smoke/NL.h5")
     b = read_h5(smoke_rerun / "results/clean/smoke/NL.h5")
     np.testing.assert_array_equal(a["logits"], b["logits"])
+    # Every cache of the chain built twice (ground-truth flow, frames, clean logits) has identical
+    # attributes: parameters, upstream identities and its own identity, so caches are reusable.
+    rebuilt = sorted(path.relative_to(smoke_rerun) for path in smoke_rerun.glob("*/**/*.h5") if ".snakemake" not in path.parts)
+    assert len(rebuilt) >= 7, rebuilt  # 3 flow files, 3 frame splits, the clean logits
+    for path in rebuilt:
+        assert read_attrs(smoke_rerun / path) == read_attrs(smoke_run / path), path
+    checkpoint = "results/models/smoke-NL/checkpoint.pth"
+    assert (smoke_rerun / checkpoint).read_bytes() == (smoke_run / checkpoint).read_bytes()
 
 
 def test_a_new_evaluation_subset_rebuilds_the_evaluation_set_and_what_reads_it(smoke_run, tmp_path):

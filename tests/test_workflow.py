@@ -498,33 +498,21 @@ def test_every_job_wrote_its_log_and_benchmark(smoke_run):
     assert {"test_acc", "val_acc", "train_seconds"} <= set(metrics)
 
 
-def test_the_smoke_recognizers_learn(smoke_run, tmp_path):
-    """Smoke's numbers mean something only if its recognizers do better than chance (25 %, four
-    classes) on clips they never trained on; the evaluation set then holds a clip of every class.
-    The tiny SlowFast, not in smoke's Table I (a recognizer adds a job per defense and attack), is
-    trained here by the same rule on the same frames."""
+def test_the_smoke_recognizer_learns(smoke_run):
+    """Smoke's numbers mean something only if its recognizer does better than chance (25 %, four
+    classes) on clips it never trained on; the evaluation set then holds a clip of every class."""
     metrics = json.loads((smoke_run / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
     assert metrics["test_acc"] >= 0.75 and metrics["val_acc"] >= 0.75, metrics["history"][-1]
     assert sorted(read_h5(smoke_run / "results" / "evalset" / "smoke.h5")["labels"]) == [0, 1, 2, 3]
-    workdir = tmp_path / "copy"
-    shutil.copytree(smoke_run, workdir, symlinks=True)
-    extra = tmp_path / "slowfast.yaml"
-    extra.write_text("datasets: {smoke: {classifiers: {SlowFast: {config: config/models/smoke_slowfast.py}}}}\n")
-    checkpoint = "results/models/smoke-SlowFast/checkpoint.pth"
-    assert scheduled_rules(run_snakemake(workdir, "-n", checkpoint, extra_config=extra)) == {"train_classifier"}
-    result = run_snakemake(workdir, checkpoint, extra_config=extra)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    metrics = json.loads((workdir / "results" / "models" / "smoke-SlowFast" / "metrics.json").read_text())
-    assert metrics["test_acc"] >= 0.75 and metrics["val_acc"] >= 0.75, metrics["history"][-1]
 
 
 def test_the_recognizer_trains_on_vae_reconstructions_when_asked(smoke_run, tmp_path):
     """train.vae_reconstructions > 0 (mini's 0.5) puts rule reconstruct_frames between the VAE and
-    the recognizer; smoke's own recognizer trains without them. (Two epochs: the wiring.)"""
+    the recognizer; smoke's own recognizer trains without them. (One epoch: the wiring.)"""
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)
     extra = tmp_path / "reconstructions.yaml"
-    extra.write_text("train: {vae_reconstructions: 0.5, epochs: 2}\n")
+    extra.write_text("train: {vae_reconstructions: 0.5, epochs: 1}\n")
     checkpoint = "results/models/smoke-NL/checkpoint.pth"
     assert scheduled_rules(run_snakemake(workdir, "-n", checkpoint, extra_config=extra)) == {"reconstruct_frames", "train_classifier"}
     result = run_snakemake(workdir, checkpoint, extra_config=extra)

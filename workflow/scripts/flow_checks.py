@@ -6,9 +6,9 @@ import json
 import numpy as np
 import torch
 
-from videopure.cache import read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
-from videopure.data.synthetic import clip_flow
+from videopure.data.synthetic import read_clip_flow
 from videopure.evaluation.clean import uint8_clips_to_tensor
 from videopure.evaluation.trajectories import flow_errors
 from videopure.flow import build_flow_model
@@ -17,12 +17,9 @@ from videopure.runtime import machine_description, stage
 with stage(snakemake) as ctx:  # noqa: F821
     inputs = snakemake.input  # noqa: F821
     frames = load_frames(inputs.frames)
-    truth = read_h5(inputs.truth)
-    if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
-        raise ValueError(f"{inputs.truth} and {inputs.frames} hold other clips; rerun the workflow from generate_videos")
     clips = uint8_clips_to_tensor(frames.frames)
     clip = ctx.config["datasets"][snakemake.wildcards.dataset]["clip"]  # noqa: F821
-    flow = clip_flow(truth["flow"], truth.params["flow_step"], clip, inputs.truth)
+    flow = read_clip_flow(inputs.truth, clip, frames.video_ids, inputs.frames)
     flow = torch.from_numpy(flow.astype(np.float32)).permute(0, 1, 4, 2, 3)
     if flow.shape[-2:] != clips.shape[-2:]:
         raise ValueError(

@@ -3,11 +3,9 @@ flow of the train split as the workflow reads it (decord)."""
 
 import json
 
-import numpy as np
-
-from videopure.cache import read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
-from videopure.data.synthetic import clip_flow
+from videopure.data.synthetic import read_clip_flow
 from videopure.flow.train import RAFTTraining, train_raft_small
 from videopure.params import frames_params
 from videopure.runtime import machine_description, stage
@@ -16,10 +14,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     inputs, output = snakemake.input, snakemake.output  # noqa: F821
     name = snakemake.wildcards.dataset  # noqa: F821
     frames = load_frames(inputs.train, frames_params(ctx.config, name, "train"))
-    truth = read_h5(inputs.truth)
-    if not np.array_equal(np.asarray(truth["video_id"], dtype=str), frames.video_ids):
-        raise ValueError(f"{inputs.truth} and {inputs.train} hold other clips; rerun the workflow from generate_videos")
-    flow = clip_flow(truth["flow"], truth.params["flow_step"], ctx.config["datasets"][name]["clip"], inputs.truth)
+    flow = read_clip_flow(inputs.truth, ctx.config["datasets"][name]["clip"], frames.video_ids, inputs.train)
     metrics = train_raft_small(
         frames.frames, flow, RAFTTraining(**ctx.config["flow_training"]), output.weights,
         seed=ctx.config["seed"], device=ctx.device,

@@ -52,7 +52,7 @@ import decord
 import numpy as np
 from tqdm.auto import tqdm
 
-from videopure.cache import atomic_path, write_h5, write_text_atomic
+from videopure.cache import atomic_path, read_h5, write_h5, write_text_atomic
 from videopure.data.frames import sample_indices
 
 MOTION_CLASSES: tuple[str, ...] = (
@@ -606,10 +606,20 @@ def clip_flow(flow: np.ndarray, flow_step: int, clip: Mapping[str, Any], source:
             clip longer than the videos, read by looping), so the file holds no flow between them.
     """
     indices = sample_indices(flow.shape[1] + flow_step, dict(clip), "loop", Path(source))
-    if clip["frame_interval"] != flow_step or np.any(np.diff(indices) != flow_step):
+    if np.any(np.diff(indices) != flow_step):  # another frame_interval, or a looped clip
         raise ValueError(
             f"{source} holds flow over {flow_step} frame(s), but the clips read frames {indices.tolist()} of "
             f"videos of {flow.shape[1] + flow_step} frames; regenerate the videos (rule generate_videos) "
             "with the dataset's clip.frame_interval, and a clip that fits in the video"
         )
     return flow[:, indices[:-1]]
+
+
+def read_clip_flow(path: str, clip: Mapping[str, Any], video_ids: np.ndarray, frames_path: str) -> np.ndarray:
+    """The ground-truth flow file ``path`` (:func:`generate_dataset`) between consecutive frames of
+    the clips of ``frames_path`` (:func:`clip_flow`), refused unless it holds their videos
+    (``video_ids``) in the same order."""
+    truth = read_h5(path)
+    if not np.array_equal(np.asarray(truth["video_id"], dtype=str), video_ids):
+        raise ValueError(f"{path} and {frames_path} hold other clips; rerun the workflow from generate_videos")
+    return clip_flow(truth["flow"], truth.params["flow_step"], clip, path)

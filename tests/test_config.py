@@ -194,3 +194,65 @@ def test_validation_fills_the_defaults_snakemake_fills_without_importing_it(prof
     code = blocked + f"load_config({str(REPO / 'config' / profile)!r})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def leaf_keys(config: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of a config's leaves (a list or an empty section is a leaf)."""
+    keys = []
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else key
+        keys += leaf_keys(value, path) if isinstance(value, dict) and value else [path]
+    return keys
+
+
+@pytest.mark.parametrize("profile", ["config.yaml", "smoke.yaml", "paper.yaml"])
+def test_every_config_key_reaches_jobs_through_rule_params_or_shapes_the_job_graph(profile):
+    """Scope: Snakemake reruns a job when its params change. Each config key is read by the stages
+    that declare it (passed as params.config, so recorded) or only where the job graph is built;
+    and every declared key is one the schema knows, so no declaration names a key no stage gets."""
+    from videopure.params import GRAPH_CONFIG, STAGE_CONFIG
+
+    config = load_config(REPO / "config" / profile)
+    patterns = {key for keys in STAGE_CONFIG.values() for key in ("seed", *keys)} | set(GRAPH_CONFIG)
+    covered = {pattern.format(dataset=dataset) for pattern in patterns for dataset in config["datasets"]}
+    uncovered = [
+        key for key in leaf_keys(config)
+        if not any(key == prefix or key.startswith(prefix + ".") for prefix in covered)
+    ]
+    assert uncovered == []
+    known = set(leaf_keys(config)) | {prefix for key in leaf_keys(config) for prefix in _prefixes(key)}
+    for stage, keys in STAGE_CONFIG.items():
+        for dataset in config["datasets"]:
+            unknown = {key.format(dataset=dataset) for key in keys} - known - {"generator"}
+            assert not unknown, f"stage {stage} declares keys the {profile} config does not hold: {unknown}"
+
+
+def _prefixes(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
+
+
+def test_a_job_sees_the_config_keys_its_rule_declares_and_no_other(mini):
+    """What rule predict passes as params.config, and how its job reads it: declared keys as in the
+    config; any other key, by indexing, ``in``, ``get`` or iteration, an error naming key and rule."""
+    from videopure.params import STAGE_CONFIG, UndeclaredConfigError, declared_config, restrict_config
+
+    config = validate_config(mini)
+    declared = declared_config(config, STAGE_CONFIG["predict"], "mini")
+    assert set(declared) == {"seed", "datasets", "diffusion", "evaluation", "generator"}
+    assert declared["evaluation"] == config["evaluation"] and declared["diffusion"] == {"dtype": "float32"}
+    assert declared["datasets"]["mini"]["classifiers"] == config["datasets"]["mini"]["classifiers"]
+    view = restrict_config(config, declared, "predict")
+    assert view["evaluation"] == config["evaluation"] and type(view["evaluation"]) is dict
+    assert view["datasets"]["mini"]["clip"] == config["datasets"]["mini"]["clip"]
+    reads = [
+        ("attack", lambda: view["attack"]),
+        ("attack", lambda: "attack" in view),
+        ("attack", lambda: view.get("attack")),
+        ("diffusion.unet", lambda: view["diffusion"]["unet"]),
+        ("datasets.mini.diffusion_model", lambda: dict(view["datasets"]["mini"])),
+    ]
+    for key, read in reads:
+        with pytest.raises(UndeclaredConfigError, match=rf"rule predict reads config key '{key}'.*STAGE_CONFIG"):
+            read()
+    assert view["datasets"]["mini"].get("no_such_key", "absent") == "absent"  # as in the full config

@@ -1,4 +1,5 @@
-"""The job runtime: a job whose Snakemake process is killed stops instead of running on as an orphan."""
+"""The job runtime: a job reads only the config keys its rule records, and a job whose Snakemake
+process is killed stops instead of running on as an orphan."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 JOB = textwrap.dedent(
     """
@@ -71,3 +73,51 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+SNAKEFILE = """
+from videopure.params import declared_config
+
+rule declared:
+    output: "declared.txt"
+    log: "declared.log"
+    params: config=declared_config(config, ["attack"]), key="attack.steps"
+    script: "read_key.py"
+
+rule undeclared:
+    output: "undeclared.txt"
+    log: "undeclared.log"
+    params: config=declared_config(config, ["attack"]), key="evaluation.max_clips"
+    script: "read_key.py"
+"""
+
+READ_KEY = """
+from pathlib import Path
+from videopure.runtime import stage
+
+with stage(snakemake) as ctx:
+    value = ctx.config
+    for part in snakemake.params.key.split("."):
+        value = value[part]
+    Path(snakemake.output[0]).write_text(repr(value))
+"""
+
+
+def test_a_job_reads_the_config_keys_its_rule_declares_and_fails_on_another(tmp_path):
+    """Through real Snakemake jobs: a key the rule passes in params.config is read; another key,
+    which Snakemake would not record, stops the job with the key, the rule and the fix named."""
+    from tests.helpers import REPO
+
+    (tmp_path / "Snakefile").write_text(SNAKEFILE)
+    (tmp_path / "read_key.py").write_text(READ_KEY)
+    command = [
+        str(Path(sys.executable).with_name("snakemake")), "--cores", "2", "--keep-going",
+        "declared.txt", "undeclared.txt", "--configfile", str(REPO / "config" / "smoke.yaml"),
+    ]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert (tmp_path / "declared.txt").read_text() == "2"
+    assert not (tmp_path / "undeclared.txt").exists()
+    log = (tmp_path / "undeclared.log").read_text()
+    assert "rule undeclared reads config key 'evaluation', which its params do not declare" in log
+    assert "videopure.params.STAGE_CONFIG" in log

@@ -61,6 +61,24 @@ def test_every_rule_has_log_and_benchmark():
             assert re.search(rf"(?m)^\s+{key}", block), f"rule {name} has no {key}"
 
 
+def test_every_rule_passes_its_scripts_config_keys_as_params():
+    """Each rule with a script passes params.config = stage_config(<its script>), which the job's
+    stage reads its config from (so Snakemake records every key a job can read); a derived rule
+    inherits its base's."""
+    from videopure.params import STAGE_CONFIG
+
+    scripts = set()
+    for name, block in rule_blocks().items():
+        script = re.search(r'script:\s*"\.\./scripts/(\w+)\.py"', block)
+        if script is None:
+            assert block.startswith("use rule") or "script:" not in block, f"rule {name}"
+            continue
+        scripts.add(script.group(1))
+        assert f'config=stage_config("{script.group(1)}")' in block, f"rule {name} passes no stage_config"
+    on_disk = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
+    assert scripts == on_disk == set(STAGE_CONFIG)
+
+
 class _JobResources(dict):
     """A job's resources as the SLURM executor plugin reads them: ``.get`` and attributes."""
 

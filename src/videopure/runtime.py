@@ -11,14 +11,16 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from videopure.config import validate_config
+from videopure.config import ConfigError, validate_config
+from videopure.params import restrict_config
 
 log = logging.getLogger("videopure")
 
@@ -27,7 +29,8 @@ log = logging.getLogger("videopure")
 class StageContext:
     """What a stage needs from its Snakemake job."""
 
-    config: dict[str, Any]
+    config: Mapping[str, Any]
+    """The config keys the rule declares (its ``params.config``); reading another is an error."""
     threads: int
     device: torch.device
 
@@ -84,6 +87,16 @@ def stop_with_parent(interval: float = 2.0, grace: float = 30.0) -> threading.Th
     return watcher
 
 
+def _orphaned() -> bool:
+    """Whether the Snakemake process that started this job died before the job got here (while it
+    imported): the job's parent is then no longer a Snakemake process, and stop_with_parent, which
+    watches the current parent, would never fire. False where /proc cannot tell."""
+    try:
+        return b"snakemake" not in Path(f"/proc/{os.getppid()}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -106,12 +119,24 @@ def stage(snakemake) -> Iterator[StageContext]:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         try:
+            if _orphaned():
+                raise SystemExit(f"rule {snakemake.rule}: the Snakemake process that started this job has gone")
             stop_with_parent()
             config = validate_config(snakemake.config)
+            declared = snakemake.params.get("config")
+            if declared is None:
+                raise ConfigError(
+                    f"rule {snakemake.rule} passes no params.config: give it config=stage_config(<script>) "
+                    "(workflow/rules/common.smk), so its job sees only the config keys Snakemake records"
+                )
             threads = int(snakemake.threads)
             torch.set_num_threads(threads)
             seed_everything(config["seed"])
-            ctx = StageContext(config=config, threads=threads, device=resolve_device(config["device"]))
+            ctx = StageContext(
+                config=restrict_config(config, declared, snakemake.rule),
+                threads=threads,
+                device=resolve_device(config["device"]),
+            )
             log.info("rule %s on %s; threads=%d device=%s", snakemake.rule, machine_description(), threads, ctx.device)
             log.info("inputs: %s", list(snakemake.input))
             yield ctx

@@ -18,9 +18,8 @@ rule attack_graybox:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("attack"),
         columns=GRAYBOX_SLUGS,
-        attack=config["attack"],
-        seed=config["seed"],
     script:
         "../scripts/attack.py"
 
@@ -43,9 +42,8 @@ rule attack_adaptive:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("attack"),
         columns=ADAPTIVE_SLUGS,
-        attack=config["attack"],
-        seed=config["seed"],
         defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
     script:
         "../scripts/attack.py"

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from videopure.config import ConfigError, check_cross_fields, missing_local_inputs
+from videopure.data.readers import read_split
 from videopure.defenses import resolve_defense
 from videopure.evaluation.robust import (
     ADAPTIVE_COLUMNS,
@@ -25,7 +26,7 @@ from videopure.evaluation.trajectories import (
     trajectory_settings,
 )
 from videopure.flow.train import RAFTTraining
-from videopure.params import frames_params
+from videopure.params import STAGE_CONFIG, declared_config
 from videopure.paths import (
     adaptive_file,
     classifier_checkpoint,
@@ -125,6 +126,14 @@ wildcard_constraints:
     defense="|".join(re.escape(name) for name in ALL_DEFENSES),
 
 
+def stage_config(script):
+    """params.config for the jobs of workflow/scripts/<script>.py, the config keys the script reads,
+    so that Snakemake reruns them when one changes (and a job sees no other key)."""
+    return lambda wildcards: declared_config(
+        config, STAGE_CONFIG[script], wildcards.get("dataset")
+    )
+
+
 def generated(dataset):
     return DATASETS[dataset]["source"] == "generated"
 
@@ -183,7 +192,10 @@ def graybox_checks_inputs(wildcards):
 
 
 def annotation_inputs(wildcards):
-    """What the frames stage reads: the generator's split list, or the downloaded annotations."""
+    """What the frames stage reads: the generator's split list, or the downloaded annotations and
+    every video the split lists, so a replaced or edited video reruns its frames job. The generated
+    videos are the generator's, pinned by its params: `--forcerun generate_videos` after editing one.
+    """
     dataset = DATASETS[wildcards.dataset]
     if generated(wildcards.dataset):
         return {
@@ -192,16 +204,14 @@ def annotation_inputs(wildcards):
     paths = {"annotations": dataset["annotations"]}
     if dataset["class_names"]:
         paths["class_names"] = dataset["class_names"]
+    videos = read_split(dataset, wildcards.split, name=wildcards.dataset)
+    paths["videos"] = [str(record.path) for record in videos.records]
     return paths
 
 
 def generated_flow_step(wildcards):
     """The generator's ground-truth flow spans as many frames as the dataset's clips read apart."""
     return DATASETS[wildcards.dataset]["clip"]["frame_interval"]
-
-
-def frames_rule_params(wildcards):
-    return frames_params(config, wildcards.dataset, wildcards.split)
 
 
 def eval_frames(wildcards):

@@ -15,8 +15,7 @@ rule generate_videos:
         "results/benchmarks/generate_videos/{dataset}.tsv"
     threads: 1
     params:
-        generator=config["generator"],
-        seed=config["seed"],
+        config=stage_config("generate_videos"),
         flow_step=generated_flow_step,
     script:
         "../scripts/generate_videos.py"
@@ -35,6 +34,6 @@ rule frames:
     resources:
         cpu_threads=THREADS,
     params:
-        dataset=frames_rule_params,
+        config=stage_config("frames"),
     script:
         "../scripts/frames.py"

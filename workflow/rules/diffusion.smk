@@ -18,8 +18,7 @@ rule train_vae:
     resources:
         cpu_threads=THREADS,
     params:
-        settings=config["diffusion"]["vae"],
-        seed=config["seed"],
+        config=stage_config("train_vae"),
     script:
         "../scripts/train_vae.py"
 
@@ -38,8 +37,7 @@ rule train_unet:
     resources:
         cpu_threads=THREADS,
     params:
-        settings=config["diffusion"]["unet"],
-        seed=config["seed"],
+        config=stage_config("train_unet"),
     script:
         "../scripts/train_unet.py"
 
@@ -57,6 +55,7 @@ rule diffusion_checks:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("diffusion_checks"),
         models=lambda wildcards: classifier_names(wildcards.dataset),
     script:
         "../scripts/diffusion_checks.py"
@@ -75,6 +74,7 @@ rule graybox_checks:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("graybox_checks"),
         models=lambda wildcards: classifier_names(wildcards.dataset),
     script:
         "../scripts/graybox_checks.py"
@@ -95,6 +95,7 @@ rule encode_clean:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("encode"),
         source="clean",
     script:
         "../scripts/encode.py"
@@ -116,6 +117,7 @@ rule encode_graybox:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("encode"),
         source=lambda wildcards: graybox_source(wildcards.model, wildcards.attack),
     script:
         "../scripts/encode.py"

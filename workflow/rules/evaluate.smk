@@ -15,6 +15,7 @@ rule classify_clean:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("classify_clean"),
         classifier=lambda wildcards: DATASETS[wildcards.dataset]["classifiers"][
             wildcards.model
         ],
@@ -33,8 +34,7 @@ rule evaluation_set:
         "results/benchmarks/evaluation_set/{dataset}.tsv"
     threads: 1
     params:
-        max_clips=config["evaluation"]["max_clips"],
-        seed=config["seed"],
+        config=stage_config("evaluation_set"),
     script:
         "../scripts/evaluation_set.py"
 
@@ -52,10 +52,9 @@ rule predict:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("predict"),
         sources=row_sources,
         defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
-        evaluation=config["evaluation"],
-        seed=config["seed"],
     script:
         "../scripts/predict.py"
 
@@ -73,6 +72,7 @@ rule gradient_checks:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("gradient_checks"),
         defense_name=lambda wildcards: ABLATIONS.defense,
         defense=lambda wildcards: DEFENSES[ABLATIONS.defense],
         clips=config["diagnostics"]["gradient_clips"],

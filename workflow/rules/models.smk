@@ -22,8 +22,7 @@ rule train_classifier:
     resources:
         cpu_threads=THREADS,
     params:
-        train=config["train"],
-        seed=config["seed"],
+        config=stage_config("train_classifier"),
     script:
         "../scripts/train_classifier.py"
 
@@ -41,5 +40,7 @@ rule reconstruct_frames:
     threads: THREADS
     resources:
         cpu_threads=THREADS,
+    params:
+        config=stage_config("reconstruct_frames"),
     script:
         "../scripts/reconstruct_frames.py"

@@ -21,6 +21,7 @@ rule invert:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("invert"),
         settings=lambda wildcards: TRAJECTORIES[wildcards.trajectory],
     script:
         "../scripts/invert.py"
@@ -42,6 +43,7 @@ rule flow:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("flow"),
         spec=lambda wildcards: FLOWS[wildcards.flow],
         source=lambda wildcards: wildcards.source,
     script:
@@ -63,8 +65,7 @@ rule train_flow:
     resources:
         cpu_threads=THREADS,
     params:
-        settings=config["flow_training"],
-        seed=config["seed"],
+        config=stage_config("train_flow"),
     script:
         "../scripts/train_flow.py"
 
@@ -82,6 +83,7 @@ rule flow_checks:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("flow_checks"),
         flows=checked_flows,
     script:
         "../scripts/flow_checks.py"

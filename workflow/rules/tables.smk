@@ -24,6 +24,7 @@ rule table1:
         "results/benchmarks/table1.tsv"
     threads: 1
     params:
+        config=stage_config("table1"),
         diffusion_adaptive=diffusion_adaptive_params("results/table1.csv"),
     script:
         "../scripts/table1.py"
@@ -44,6 +45,7 @@ rule ablation_table:
         table="|".join(ABLATION_TABLES),
     threads: 1
     params:
+        config=stage_config("ablation_table"),
         diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
             f"results/{wildcards.table}.csv"
         ),
@@ -64,6 +66,7 @@ rule purification_speed:
     resources:
         cpu_threads=THREADS,
     params:
+        config=stage_config("purification_speed"),
         defenses=lambda wildcards: speed_defenses(),
         clips=config["diagnostics"]["speed_clips"],
     script:
@@ -81,6 +84,8 @@ rule table10:
     benchmark:
         "results/benchmarks/table10.tsv"
     threads: 1
+    params:
+        config=stage_config("table10"),
     script:
         "../scripts/table10.py"
 
@@ -101,6 +106,7 @@ rule sweep_figure:
         figure="|".join(FIGURES),
     threads: 1
     params:
+        config=stage_config("sweep_figure"),
         diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
             f"results/{wildcards.figure}.png"
         ),

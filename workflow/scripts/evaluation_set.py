@@ -8,7 +8,7 @@ from videopure.cache import read_h5, write_h5
 from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.runtime import stage
 
-with stage(snakemake):  # noqa: F821
+with stage(snakemake) as ctx:  # noqa: F821
     name = snakemake.wildcards.dataset  # noqa: F821
     records = {model: read_h5(path) for model, path in snakemake.input.items()}  # noqa: F821
     first = next(iter(records.values()))
@@ -19,8 +19,8 @@ with stage(snakemake):  # noqa: F821
     mask = evaluation_mask({model: r["logits"] for model, r in records.items()}, labels)
     if not mask.any():
         raise ValueError(f"no clip of {name} is classified correctly by every model")
-    max_clips = snakemake.params.max_clips  # noqa: F821
-    index = cap_evaluation_set(np.flatnonzero(mask), labels, max_clips, snakemake.params.seed)  # noqa: F821
+    max_clips = ctx.config["evaluation"]["max_clips"]
+    index = cap_evaluation_set(np.flatnonzero(mask), labels, max_clips, ctx.config["seed"])
     logging.getLogger("videopure").info(
         "evaluation set: %d of %d clips correct for every model; %d kept (max_clips=%s)",
         mask.sum(), len(mask), len(index), max_clips,

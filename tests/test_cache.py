@@ -8,7 +8,16 @@ import h5py
 import numpy as np
 import pytest
 
-from videopure.cache import CorruptCacheError, StaleCacheError, dataset_shape, read_attrs, read_h5, write_h5, write_text_atomic
+from videopure.cache import (
+    CorruptCacheError,
+    StaleCacheError,
+    dataset_shape,
+    directory_digest,
+    read_attrs,
+    read_h5,
+    write_h5,
+    write_text_atomic,
+)
 
 
 def test_round_trip_with_params_and_upstream(tmp_path):
@@ -30,6 +39,27 @@ def test_identity_depends_on_content_and_params(tmp_path):
     c = write_h5(tmp_path / "c.h5", {"x": np.ones(3)}, {"p": 1})
     d = write_h5(tmp_path / "d.h5", {"x": np.zeros(3)}, {"p": 2})
     assert a == b and len({a, c, d}) == 3
+
+
+def test_identical_writes_give_identical_bytes_and_model_folders_ignore_their_training_record(tmp_path):
+    """Same arrays and params, written a second apart: the same bytes (no creation times). A model
+    folder's identity follows its files, but not the trainer's metrics.json (wall times)."""
+    import time
+
+    arrays, params = {"x": np.arange(600.0), "ids": np.array(["a", "b"])}, {"k": 1}
+    write_h5(tmp_path / "a.h5", arrays, params)
+    time.sleep(1.1)
+    write_h5(tmp_path / "b.h5", arrays, params)
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"w")
+    (model / "metrics.json").write_text('{"seconds": 1.0}')
+    before = directory_digest(model)
+    (model / "metrics.json").write_text('{"seconds": 2.0}')
+    assert directory_digest(model) == before
+    (model / "weights.bin").write_bytes(b"v")
+    assert directory_digest(model) != before
 
 
 def test_stale_parameters_and_upstream_are_refused_with_the_file_named(tmp_path):

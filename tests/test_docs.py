@@ -116,3 +116,18 @@ def test_every_measurement_record_is_dated_and_names_its_machine(path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert date and lines[0].startswith("# ") and date.group() in lines[0], lines[0]
     assert any(line.startswith("**Machine:**") for line in lines), f"{path.name} names no machine"
+
+
+def test_the_reliability_section_names_tests_that_exist():
+    """Each guarantee in docs/usage.md's reliability table names tests (``file.py::name``, or
+    ``…::name`` for the file named before it on the line) that are in the suite."""
+    text = (REPO / "docs" / "usage.md").read_text()
+    section = text.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    named = 0
+    for line in section.splitlines():
+        module = None
+        for file, name in re.findall(r"`(test_\w+\.py|…)::(test_\w+)`", line):
+            module = module if file == "…" else file
+            assert re.search(rf"(?m)^def {name}\(", (REPO / "tests" / module).read_text()), f"{module}::{name}"
+            named += 1
+    assert named >= 15

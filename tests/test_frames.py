@@ -21,7 +21,7 @@ from mmaction.datasets.transforms.loading import (
 )
 from mmaction.datasets.transforms.processing import CenterCrop, Resize
 
-from videopure.cache import StaleCacheError, read_attrs
+from videopure.cache import StaleCacheError, read_attrs, read_h5
 from videopure.data.frames import FRAME_TEMPLATE, extract_frames, load_clip, load_frames, resize_crop, sample_indices
 from videopure.data.readers import DataError, VideoList, VideoRecord
 
@@ -258,3 +258,46 @@ def test_extract_frames_writes_nothing_when_a_video_is_bad(video_list: VideoList
     with pytest.raises(DataError, match="bad.mp4"):
         extract_frames(broken, CLIP, "error", out, PARAMS, threads=2)
     assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_video_identity_follows_content_not_name_or_time(tmp_path: Path) -> None:
+    """Size plus the first and last MiB: a copy or a touched file keeps it; a byte changed at either
+    end, or a truncation, changes it. (A change confined to the middle of a file over 2 MiB keeps it:
+    the documented price of not reading whole videos.)"""
+    import os
+    import shutil
+
+    from videopure.data.frames import IDENTITY_BYTES, video_identity
+
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 3 * IDENTITY_BYTES, dtype=np.uint8).tobytes())
+    path = tmp_path / "a.mp4"
+    path.write_bytes(data)
+    identity = video_identity(path)
+    shutil.copy(path, tmp_path / "b.mp4")
+    os.utime(path, (1, 1))
+    assert video_identity(tmp_path / "b.mp4") == video_identity(path) == identity
+    for offset, kept in ((0, False), (len(data) - 1, False), (IDENTITY_BYTES + 5, True), (None, False)):
+        changed = bytearray(data)
+        if offset is None:
+            changed = changed[:-1]  # truncated
+        else:
+            changed[offset] ^= 0xFF
+        path.write_bytes(changed)
+        assert (video_identity(path) == identity) == kept, offset
+    folder = tmp_path / "frames_of_one_video"
+    folder.mkdir()
+    for index in range(3):
+        (folder / f"img_{index + 1:05d}.jpg").write_bytes(bytes([index]) * 10)
+    before = video_identity(folder)
+    (folder / "img_00003.jpg").write_bytes(b"\x09" * 10)
+    assert video_identity(folder) != before
+
+
+def test_the_frames_file_records_every_videos_identity(video_list: VideoList, tmp_path: Path) -> None:
+    from videopure.data.frames import video_identity
+
+    out = tmp_path / "test.h5"
+    extract_frames(video_list, CLIP, "error", out, PARAMS)
+    stored = read_h5(out)["video_identities"].astype(str).tolist()
+    assert stored == [video_identity(record.path) for record in video_list.records]
+    assert len(set(stored)) == len(stored)

@@ -533,6 +533,81 @@ def test_second_invocation_does_nothing(smoke_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def _children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid`` and their command lines (from /proc)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if entry.name.isdigit() and stat[0] != "Z" and int(stat[1]) == pid:
+                children[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+    return children
+
+
+def test_kill_9_of_snakemake_stops_its_job_and_the_documented_rerun_gives_identical_bytes(smoke_run, tmp_path):
+    """Criterion: kill -9 of the Snakemake process alone while its job is starting (the earliest
+    moment: still importing), then docs/usage.md's remedy (--unlock, the same command): the job did
+    not outlive it, left no file behind, and the rerun writes the same bytes as the first build."""
+    import signal
+    import time
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(smoke_run, workdir, symlinks=True)
+    target = "results/clean/smoke/NL.h5"
+    (workdir / target).unlink()
+    command = snakemake_cmd(
+        "--directory", str(workdir), "--cores", "1", target, "--configfile", str(REPO / "config/smoke.yaml")
+    )
+    snakemake = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, job = time.monotonic() + 120, None
+    while job is None and time.monotonic() < deadline and snakemake.poll() is None:
+        job = next((pid for pid, line in _children(snakemake.pid).items() if "classify_clean" in line), None)
+        time.sleep(0.05)
+    assert job is not None, "the classify_clean job never started"
+    os.kill(snakemake.pid, signal.SIGKILL)
+    snakemake.wait()
+    deadline = time.monotonic() + 45  # the job's watcher polls every 2 s, then allows 30 s to clean up
+    while Path(f"/proc/{job}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        assert not Path(f"/proc/{job}").exists(), "the job outlived the Snakemake process that started it"
+    finally:
+        if Path(f"/proc/{job}").exists():
+            os.kill(job, signal.SIGKILL)
+    written = sorted(path.name for path in (workdir / target).parent.iterdir())
+    assert written == sorted(path.name for path in (smoke_run / target).parent.iterdir() if path.name != "NL.h5")
+    for args in (("--unlock",), ()):
+        result = subprocess.run(command + list(args), capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / target).read_bytes() == (smoke_run / target).read_bytes()
+
+
+def test_a_replaced_video_of_a_local_dataset_reruns_its_frames(smoke_run, tmp_path):
+    """Scope: videos on disk (here smoke's, read as a local UCF-101) are inputs of their frames
+    job, so a replaced video reruns it; the frames file records each video's content identity."""
+    local = tmp_path / "ucf"
+    for folder in ("videos", "annotations"):
+        shutil.copytree(smoke_run / "data" / "smoke" / folder, local / folder)
+    extra = tmp_path / "local.yaml"
+    extra.write_text(yaml.safe_dump({"datasets": {"local": {
+        "source": "ucf101", "video_root": str(local / "videos"), "annotations": str(local / "annotations"),
+        "eval_split": "test", "clip": {"num_frames": 8, "frame_interval": 2, "short_side": 32, "crop": 32},
+        "classifiers": {"NL": {"config": "config/models/smoke_nl.py"}},
+    }}}))
+    workdir = make_workdir(tmp_path / "run")
+    target = "results/frames/local/test.h5"
+    assert run_snakemake(workdir, target, extra_config=extra).returncode == 0
+    listed = [line.split()[0] for line in (local / "annotations" / "testlist01.txt").read_text().splitlines()]
+    stored = read_h5(workdir / target)
+    assert stored["video_ids"].astype(str).tolist() == listed and len(set(stored["video_identities"])) == len(listed)
+    again = run_snakemake(workdir, "-n", target, extra_config=extra)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    shutil.copyfile(local / "videos" / listed[1], local / "videos" / listed[0])
+    assert scheduled_rules(run_snakemake(workdir, "-n", target, extra_config=extra)) == {"frames"}
+
+
 def test_same_seed_same_frames_and_logits(smoke_run, smoke_rerun):
     """Same seed, same machine: identical frames, and retraining gives identical logits."""
     for split in ("train", "val", "test"):

@@ -135,14 +135,15 @@ def write_h5(
                     data = np.array([str(s) for s in array.reshape(-1)], dtype=object)
                     digest.update("\0".join(data).encode())
                     handle.create_dataset(
-                        name, data=data.reshape(array.shape), dtype=h5py.string_dtype()
+                        name, data=data.reshape(array.shape), dtype=h5py.string_dtype(), track_times=False
                     )
                     continue
                 array = np.ascontiguousarray(array)
                 digest.update(str(array.dtype).encode() + str(array.shape).encode())
                 digest.update(array.tobytes())
                 use_compression = compression if array.nbytes > 1024 else None
-                handle.create_dataset(name, data=array, compression=use_compression)
+                # no creation times: the same arrays and params give the same bytes, build after build
+                handle.create_dataset(name, data=array, compression=use_compression, track_times=False)
             identity = digest.hexdigest()[:16]
             handle.attrs["params"] = _canonical(params)
             handle.attrs["upstream"] = _canonical(dict(upstream or {}))
@@ -239,10 +240,11 @@ def _check(path: Path, kind: str, stored: dict, expected: Mapping[str, Any] | No
 
 def directory_digest(*directories: Path) -> str:
     """SHA-256 over the relative names and bytes of every file under ``directories``: the identity
-    of model folders that downstream caches record."""
+    of model folders that downstream caches record. A trainer's ``metrics.json`` is left out: it
+    records wall times and the machine, not the model, and would give identical models new identities."""
     digest = hashlib.sha256()
     for directory in map(Path, directories):
-        for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        for file in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != "metrics.json"):
             digest.update(f"{directory.name}/{file.relative_to(directory)}\0".encode())
             with file.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 24), b""):

@@ -179,6 +179,34 @@ def _read_frame_folder(folder: Path, total: int, clip: dict[str, Any], short_vid
     return np.stack([decoded[index] for index in indices.tolist()])
 
 
+IDENTITY_BYTES = 1 << 20
+
+
+def video_identity(path: Path) -> str:
+    """A video's content identity: its size and the SHA-256 of its first and last MiB (a rawframes
+    folder: its file names and sizes, and the identities of its first and last frame files). A
+    video replaced, truncated or re-encoded changes it; reading 2 MiB costs a small fraction of
+    decoding the video (docs/results/2026-12-06-video-identity.md)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    if path.is_dir():
+        files = sorted(entry for entry in path.iterdir() if entry.is_file())
+        for entry in files:
+            digest.update(f"{entry.name}\0{entry.stat().st_size}\0".encode())
+        for entry in files[:1] + files[-1:]:
+            digest.update(video_identity(entry).encode())
+        return digest.hexdigest()[:16]
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(IDENTITY_BYTES))
+        if size > IDENTITY_BYTES:
+            handle.seek(max(IDENTITY_BYTES, size - IDENTITY_BYTES))
+            digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
 def extract_frames(
     video_list: VideoList,
     clip: dict[str, Any],
@@ -191,9 +219,11 @@ def extract_frames(
 ) -> None:
     """Decode one clip per record and write them to one HDF5 file, atomically.
 
-    The file holds ``frames`` uint8 (N, T, crop, crop, 3), ``labels`` int64, ``video_ids`` and
-    ``class_names``; its ``params`` are the caller's plus ``num_clips`` = N (one clip per
-    video). Every video is decoded before anything is written, so a bad video leaves no file.
+    The file holds ``frames`` uint8 (N, T, crop, crop, 3), ``labels`` int64, ``video_ids``,
+    ``class_names`` and ``video_identities`` (:func:`video_identity` of each video, so the file's
+    identity changes with any video's content); its ``params`` are the caller's plus ``num_clips``
+    = N (one clip per video). Every video is decoded before anything is written, so a bad video
+    leaves no file.
 
     Args:
         threads: videos decoded concurrently (each with one decoder thread); the result does not
@@ -212,12 +242,18 @@ def extract_frames(
     log.info("frames: decoding %d videos (%d threads) for %s", len(records), threads, out_path)
 
     frames = np.empty((len(records), clip["num_frames"], clip["crop"], clip["crop"], 3), dtype=np.uint8)
+    identities = []
     pool = ThreadPoolExecutor(max_workers=threads)
     try:
         # map() yields in list order, so the array and the first error reported are deterministic.
-        clips = pool.map(lambda record: load_clip(record, clip, short_video, name=name), records)
-        for index, array in enumerate(tqdm(clips, total=len(records), desc=f"frames {out_path.name}", unit="video")):
+        clips = pool.map(
+            lambda record: (load_clip(record, clip, short_video, name=name), video_identity(record.path)), records
+        )
+        for index, (array, identity) in enumerate(
+            tqdm(clips, total=len(records), desc=f"frames {out_path.name}", unit="video")
+        ):
             frames[index] = array
+            identities.append(identity)
     finally:
         pool.shutdown(cancel_futures=True)
 
@@ -228,6 +264,7 @@ def extract_frames(
             "labels": np.array([record.label for record in records], dtype=np.int64),
             "video_ids": np.array([record.video_id for record in records], dtype=str),
             "class_names": np.array(video_list.class_names, dtype=str),
+            "video_identities": np.array(identities, dtype=str),
         },
         {**params, "num_clips": len(records)},
     )

@@ -100,6 +100,10 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"defenses": {"DDPM": {"type": "diffpure_ddpm", "tstar": 0}}}, "defenses.DDPM"),
         ({"defenses": {"DDIM": {"type": "diffpure_ddim", "tstar": 60}}}, "defenses.DDIM"),
         ({"defenses": {"Inv": {"type": "ddim_inversion", "temporal": "yes"}}}, "defenses.Inv"),
+        # beyond the range mini's workflow-trained UNet sees (diffusion.unet.tau_max 201): t* = 12 reaches 221
+        ({"defenses": {"DDIM": {"type": "diffpure_ddim", "tstar": 12}}}, "defenses.DDIM"),
+        ({"defenses": {"DDPM": {"type": "diffpure_ddpm", "tstar": 202}}}, "defenses.DDPM"),
+        ({"sweeps": {"tstar": [2, 12]}}, "sweeps"),
         ({"attack": {"norm": "l2"}}, "attack.norm"),
         ({"defenses": {"JPEG": {"type": "jpeg", "qualty": 75}}}, "defenses.JPEG"),
         ({"ablations": {"defense": "JPEG"}, "defenses": {"JPEG": {"type": "jpeg"}}}, "ablations.defense"),

@@ -148,3 +148,20 @@ def test_dtypes_follow_the_input_and_the_model():
     with torch.no_grad():
         cached = model64.encode(videos()).float()  # latents as the HDF5 cache stores them
         assert purifier.purify_latents(videos(), cached).dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", ["diffpure_ddpm", "diffpure_ddim", "ddim_inversion", "videopure"])
+def test_config_validation_computes_the_highest_timestep_as_the_schedule_does(name):
+    """Config validation checks t* against a workflow-trained UNet's range by arithmetic (no
+    diffusers import); it must agree with the schedule's DDIM and DDPM grids (diffusers')."""
+    from videopure.defenses import resolve_defense
+    from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG, DiffusionSchedule
+
+    schedule = DiffusionSchedule.from_config(MODELSCOPE_SCHEDULER_CONFIG)
+    grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
+    cls = resolve_defense(name)
+    settings = [{}, {"tstar": 1}, {"tstar": 12}, {"tstar": 50}]
+    if "num_inference_steps" in cls.defaults():
+        settings += [{"tstar": 3, "num_inference_steps": 7}, {"tstar": 25, "num_inference_steps": 25}]
+    for values in settings:
+        assert cls.highest_timestep(values, *grid) == cls.visited_timesteps(schedule, values).taus[-1], values

@@ -83,7 +83,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
         except ValueError as error:
             raise ConfigError(f"config key 'defenses.{name}': {error}") from None
     try:
-        ablation_setup(config)
+        setup = ablation_setup(config)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
@@ -96,6 +96,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
         RAFTTraining(**config["flow_training"])
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config key 'flow_training': {error}") from None
+    _check_trained_range(config, setup.variant_specs() if setup else {})
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
@@ -104,6 +105,32 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"config key 'datasets.{name}.clip.crop': {clip['crop']} is larger than "
                 f"short_side={clip['short_side']}"
+            )
+
+
+def _check_trained_range(config: dict[str, Any], variants: dict[str, dict[str, Any]]) -> None:
+    """Where the workflow trains the diffusion model (a dataset without ``diffusion_model``), its UNet
+    sees timesteps up to ``diffusion.unet.tau_max`` only: refuse now a defense or ablation variant
+    that would reach beyond, rather than in its first purification job."""
+    from videopure.defenses import resolve_defense
+    from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG
+    from videopure.diffusion.train import UNetTraining
+
+    if all(dataset["diffusion_model"] for dataset in config["datasets"].values()):
+        return
+    tau_max = UNetTraining(**config["diffusion"]["unet"]).tau_max
+    grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
+    specs = {f"config key 'defenses.{name}'": spec for name, spec in config["defenses"].items()}
+    specs |= {f"config key 'sweeps' or 'ablations': variant {name!r}": spec for name, spec in variants.items()}
+    for where, spec in specs.items():
+        cls = resolve_defense(spec["type"])
+        if not cls.diffusion_based:
+            continue
+        highest = cls.highest_timestep({key: value for key, value in spec.items() if key != "type"}, *grid)
+        if highest > tau_max:
+            raise ConfigError(
+                f"{where}: reaches train timestep {highest}, beyond the {tau_max} the workflow trains its UNet "
+                "up to (diffusion.unet.tau_max); lower t* or raise tau_max"
             )
 
 

@@ -22,7 +22,7 @@ from a cached z0.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ from videopure.defenses.base import Purifier
 from videopure.defenses.registry import register_defense
 from videopure.diffusion.bundle import LatentVideoDiffusion
 from videopure.diffusion.sampling import ddim_denoise, ddim_invert, ddpm_denoise, fresh_noise
+from videopure.diffusion.schedule import DiffusionSchedule, Timesteps
 
 
 class DiffusionPurifier(Purifier):
@@ -95,10 +96,26 @@ class DiffusionPurifier(Purifier):
         return {**super().settings(), "model": self.model.identity}
 
     @classmethod
+    def visited_timesteps(cls, schedule: DiffusionSchedule, settings: Mapping[str, Any]) -> Timesteps:
+        """The timesteps a purifier with ``settings`` (constructor arguments; defaults filled in)
+        visits on ``schedule``: the t* lowest of its DDIM grid. Refused beyond the range the UNet was
+        trained on, so a config is checked against a model's range before anything is built."""
+        values = {**cls.defaults(), **settings}
+        return schedule.ddim_timesteps(values["tstar"], values["num_inference_steps"])
+
+    @classmethod
+    def highest_timestep(cls, settings: Mapping[str, Any], num_train_timesteps: int, steps_offset: int) -> int:
+        """The last of :meth:`visited_timesteps`, by arithmetic on diffusers' "leading" DDIM grid
+        (k · num_train_timesteps // num_inference_steps + steps_offset) rather than through
+        diffusers, which takes seconds to import: config validation, which every job runs, uses it."""
+        values = {**cls.defaults(), **settings}
+        return (values["tstar"] - 1) * (num_train_timesteps // values["num_inference_steps"]) + steps_offset
+
+    @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> None:
         """Refuse a t* (and DDIM grid) that no model could run: integers, t* >= 1 and, where the
         constructor takes ``num_inference_steps``, t* within the DDIM grid. Whether the model was
-        trained that far is its schedule's check, when it is built."""
+        trained that far is :meth:`visited_timesteps`' check on the model's schedule."""
         values = {**cls.defaults(), **settings}
         for key in ("tstar", "num_inference_steps"):
             value = values.get(key)
@@ -130,7 +147,16 @@ class DiffPureDDPM(DiffusionPurifier):
         super().__init__(model)
         self.check_settings({"tstar": tstar})
         self.tstar = tstar
-        self.timesteps = model.schedule.ddpm_timesteps(tstar)
+        self.timesteps = self.visited_timesteps(model.schedule, {"tstar": tstar})
+
+    @classmethod
+    def visited_timesteps(cls, schedule: DiffusionSchedule, settings: Mapping[str, Any]) -> Timesteps:
+        """τ = 1 … t*: the ancestral chain (refused beyond the UNet's trained range)."""
+        return schedule.ddpm_timesteps({**cls.defaults(), **settings}["tstar"])
+
+    @classmethod
+    def highest_timestep(cls, settings: Mapping[str, Any], num_train_timesteps: int, steps_offset: int) -> int:
+        return {**cls.defaults(), **settings}["tstar"]
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -158,7 +184,7 @@ class DiffPureDDIM(DiffusionPurifier):
         self.check_settings({"tstar": tstar, "num_inference_steps": num_inference_steps})
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps
-        self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+        self.timesteps = self.visited_timesteps(model.schedule, {"tstar": tstar, "num_inference_steps": num_inference_steps})
 
     def _purify_latents(self, x: torch.Tensor, z0: torch.Tensor) -> torch.Tensor:
         z = self.model.schedule.add_noise(z0, fresh_noise(z0), self.timesteps.taus[-1])
@@ -192,7 +218,7 @@ class DDIMInversion(DiffusionPurifier):
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps
         self.temporal = temporal
-        self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+        self.timesteps = self.visited_timesteps(model.schedule, {"tstar": tstar, "num_inference_steps": num_inference_steps})
 
     @classmethod
     def check_settings(cls, settings: dict[str, Any]) -> None:

@@ -191,7 +191,7 @@ class VideoPure(DiffusionPurifier):
         self.check_settings(
             {key: value for key, value in locals().items() if key not in ("self", "model", "__class__")}
         )
-        self.timesteps = model.schedule.ddim_timesteps(tstar, num_inference_steps)
+        self.timesteps = self.visited_timesteps(model.schedule, {"tstar": tstar, "num_inference_steps": num_inference_steps})
         self.flow_model = build_flow_model(DEFAULT_FLOW if flow is None else flow)
         self.tstar = tstar
         self.num_inference_steps = num_inference_steps

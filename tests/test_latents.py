@@ -66,3 +66,32 @@ def test_predictions_from_cached_latents_equal_predictions_from_clips(defense):
     np.testing.assert_allclose(from_latents, from_clips, rtol=1e-4, atol=1e-5)
     with seeded(0):
         assert not np.allclose(from_clips[:, 0], from_clips[:, 1]) or not purifier.stochastic
+
+
+def test_every_videopure_cache_writer_gives_the_same_identity_for_the_same_inputs(tmp_path):
+    """Criterion (deterministic identities), per cache writer: latents, trajectories and flows
+    computed and written twice from the same clips and model have the same identity and bytes."""
+    from videopure.defenses import VideoPure
+    from videopure.evaluation.trajectories import (
+        compute_flows,
+        compute_trajectories,
+        trajectory_settings,
+        write_flows,
+        write_trajectories,
+    )
+    from videopure.flow import build_flow_model
+
+    spec = {"tstar": 2, "flow": {"type": "farneback"}}
+    model, identities = tiny_diffusion(), []
+    for attempt in ("a", "b"):
+        latents = encode_clips(model, CLIPS, batch_size=2)
+        written = [write_latents(tmp_path / f"z{attempt}.h5", latents, VIDEO_IDS, model, UPSTREAM)]
+        trajectory = compute_trajectories(VideoPure(model, **spec), torch.from_numpy(latents), batch_size=2)
+        settings = trajectory_settings({"type": "videopure", **spec})
+        written.append(write_trajectories(tmp_path / f"t{attempt}.h5", trajectory, VIDEO_IDS, settings, UPSTREAM))
+        flows = compute_flows(build_flow_model(spec["flow"]), CLIPS, latents.shape[-2:], batch_size=2)
+        written.append(write_flows(tmp_path / f"f{attempt}.h5", flows, VIDEO_IDS, spec["flow"], UPSTREAM))
+        identities.append(written)
+    assert identities[0] == identities[1]
+    for name in "ztf":
+        assert (tmp_path / f"{name}a.h5").read_bytes() == (tmp_path / f"{name}b.h5").read_bytes()

@@ -265,6 +265,19 @@ def test_pickled_code_is_refused(saved, tmp_path, payload):
         load_recognizer(SMOKE_NL, path, CLASSES)
 
 
+@pytest.mark.parametrize("kept", [0.1, 0.9])
+def test_a_truncated_checkpoint_is_named_with_the_command_that_rebuilds_it(saved, tmp_path, kept):
+    """torch's own errors for a cut archive (OSError early, RuntimeError late) name no file."""
+    from videopure.cache import CorruptCacheError
+
+    _, path = saved
+    data = Path(path).read_bytes()
+    cut = tmp_path / "checkpoint.pth"
+    cut.write_bytes(data[: int(len(data) * kept)])
+    with pytest.raises(CorruptCacheError, match=rf"checkpoint '{cut}' cannot be read.*rm '{cut}'"):
+        load_recognizer(SMOKE_NL, cut, CLASSES)
+
+
 def test_numpy_scalars_in_meta_are_allowed_also_as_numpy1_wrote_them(saved, tmp_path):
     model, _ = saved
     buffer = io.BytesIO()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from videopure.cache import save_torch_atomic
+from videopure.cache import CorruptCacheError, rebuild_advice, save_torch_atomic
 from torch import nn
 
 from videopure.models.classifier import VideoClassifier
@@ -96,6 +96,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: the file does not exist.
         UnsafeCheckpointError: the file pickles other objects (classes, functions); names them.
+        videopure.cache.CorruptCacheError: the file is truncated or damaged; names it and the fix.
     """
     path = Path(path)
     if not path.is_file():
@@ -112,6 +113,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint '{path}' was refused: it pickles objects other than tensors and plain data "
             f"({', '.join(unsafe) or 'see below'}), which could run code when loaded. Re-save its "
             f"state_dict and meta as plain data.\n{exc}"
+        ) from None
+    except (OSError, RuntimeError, EOFError) as exc:  # torch's errors for a cut or damaged archive name no file
+        raise CorruptCacheError(
+            f"checkpoint '{path}' cannot be read, it is truncated or damaged ({exc}); if the workflow trained "
+            f"it, {rebuild_advice(path)}; if it was downloaded, download it again"
         ) from None
     if not isinstance(checkpoint, Mapping):
         raise ValueError(f"checkpoint '{path}' holds a {type(checkpoint).__name__}, not a dict")

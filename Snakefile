@@ -1,11 +1,18 @@
 # VideoPure reproduction workflow. Profiles: config/config.yaml (mini, default),
 # `--configfile config/smoke.yaml` (test suite), `--configfile config/paper.yaml` (downloads).
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
+
+from videopure.config import ConfigError, read_config_file
 
 min_version("9.0")
 
 
 if not workflow.config_settings.configfiles:
+    try:  # Snakemake's error for a YAML syntax error names no file: read it first
+        read_config_file("config/config.yaml")
+    except ConfigError as error:
+        raise WorkflowError(str(error))
 
     configfile: "config/config.yaml"
 

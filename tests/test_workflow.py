@@ -710,6 +710,20 @@ def test_bad_config_fails_before_any_compute(tmp_path):
     assert not (workdir / "results").exists() and not (workdir / "data").exists()
 
 
+def test_a_yaml_syntax_error_in_the_default_config_names_the_file_and_line(tmp_path):
+    """Snakemake's own message for a bad config file names neither; the default config (the one a
+    user edits for `make run`) is read first. (A bad --configfile is parsed by Snakemake before the
+    workflow runs: docs/usage.md says so.)"""
+    workdir = tmp_path / "edited"
+    (workdir / "config").mkdir(parents=True)
+    text = (REPO / "config" / "config.yaml").read_text().replace("seed: 0\n", "seed: [0\n")
+    (workdir / "config" / "config.yaml").write_text(text)
+    result = subprocess.run(snakemake_cmd("--directory", str(workdir), "-n"), capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config file 'config/config.yaml' is not valid YAML, fix it there" in output and "line 6" in output
+
+
 def test_paper_profile_without_downloads_names_each_missing_path(tmp_path):
     workdir = make_workdir(tmp_path / "paper")
     result = run_snakemake(workdir, TARGET, profile="config/paper.yaml")

@@ -138,15 +138,24 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
     """Load one or more YAML files (later ones override earlier keys, recursively) and validate."""
     merged: dict[str, Any] = {}
     for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
+        merged = deep_merge(merged, read_config_file(path))
+    return validate_config(merged)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """One YAML config file's mapping; a missing file or a YAML syntax error names the file and
+    the line (Snakemake's own message for a bad config file names neither)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
         with open(path) as handle:
             data = yaml.safe_load(handle) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping at its top level")
-        merged = deep_merge(merged, data)
-    return validate_config(merged)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file '{path}' is not valid YAML, fix it there: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at its top level")
+    return data
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -384,7 +384,7 @@ class Attack(ABC):
                     grad_w += [copies[c].grad_weight] * (hi - lo)
                     loss_w += [copies[c].loss_weight] * (hi - lo)
                     clips.append(torch.arange(lo, hi, device=x.device))
-                per_row = self._row_loss(self.model(torch.cat(inputs)), torch.cat(labels))
+                per_row = self.row_loss(self.model(torch.cat(inputs)), torch.cat(labels))
             if with_grad:
                 if not per_row.requires_grad:
                     raise RuntimeError(
@@ -398,8 +398,13 @@ class Attack(ABC):
         return grad, loss
 
     @staticmethod
-    def _row_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy per row; with K candidates (rows, K, classes), the mean over them."""
+    def logit_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The loss an attack ascends, per row of logits (rows, classes): cross-entropy."""
+        return F.cross_entropy(logits, labels, reduction="none")
+
+    def row_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The per-clip objective: :meth:`logit_loss` per row; with K candidates (rows, K, classes),
+        the mean over them."""
         if not isinstance(logits, torch.Tensor) or logits.ndim not in (2, 3) or len(logits) != len(labels):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(
@@ -411,6 +416,6 @@ class Attack(ABC):
                 f"labels must be in [0, {classes}) for a model with {classes} outputs, got {int(labels.max())}"
             )
         if logits.ndim == 2:
-            return F.cross_entropy(logits, labels, reduction="none")
+            return self.logit_loss(logits, labels)
         k = logits.shape[1]
-        return F.cross_entropy(logits.flatten(0, 1), labels.repeat_interleave(k), reduction="none").view(-1, k).mean(1)
+        return self.logit_loss(logits.flatten(0, 1), labels.repeat_interleave(k)).view(-1, k).mean(1)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from videopure.attacks.apgd import APGDCE, APGDDLR
 from videopure.attacks.base import Attack, Model
 from videopure.attacks.pgd import PGD
 from videopure.attacks.tt import TT
 
-ATTACKS: dict[str, type[Attack]] = {"PGD": PGD, "TT": TT}
+ATTACKS: dict[str, type[Attack]] = {"PGD": PGD, "TT": TT, "APGD-CE": APGDCE, "APGD-DLR": APGDDLR}
 
 
 def build_attack(name: str, model: Model, **settings: Any) -> Attack:

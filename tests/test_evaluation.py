@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from videopure.cache import StaleCacheError, write_h5
+from videopure.cache import StaleCacheError, read_attrs, write_h5
 from videopure.defenses import DefendedClassifier, build_defense
 from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.evaluation.robust import (
@@ -164,3 +164,63 @@ def test_attack_clips_are_read_only_for_the_cell_they_were_made_for(tmp_path):
         assert f"rm '{path}'" in str(info.value), message
     graybox = write_attack(tmp_path / "pgd.h5", data, data.clips + delta, column="PGD", defense=None)
     assert read_attack_clips(str(graybox), data, "NL", "pgd").identity
+
+
+# --- AutoAttack (Table II) ----------------------------------------------------------------------
+
+
+def test_an_interrupted_autoattack_resumes_its_partial_file_and_gives_the_uninterrupted_result(tmp_path):
+    """Scope: work is saved per batch. A job stopped after its first batch (its partial file holds
+    two clips) resumes there and ends with the arrays of an uninterrupted run; a partial file made
+    under other settings is discarded, not mixed in."""
+    from videopure.evaluation.autoattack import SUB_ATTACKS, run_autoattack
+
+    torch.manual_seed(0)
+    classifier = MeanColour()
+    purifier = build_defense({"type": "white_noise", "sigma": 0.03})  # stochastic: EOT draws and seeded votes
+    target = DefendedClassifier(classifier, purifier, gradient="auto")
+    defended = DefendedClassifier(classifier, purifier, gradient="none")
+    clips = torch.rand(4, 4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    labels, ids = torch.tensor([0, 1, 2, 0]), np.arange(4)
+    settings = {"eps": 8 / 255, "steps": 3, "norm": "linf", "eot_samples": 2, "seed": 5}
+    record = {"params": {"defense": "WN", "attacks": settings}, "upstream": {"frames": "0123456789abcdef"}}
+
+    def run(n, partial, record=record):
+        return run_autoattack(target, defended, clips[:n], labels[:n], ids[:n], settings, 2, 2, partial, record)
+
+    whole = run(4, tmp_path / "whole.partial.h5")
+    assert whole["apgd_ce/clips"].shape == (4, 4, 3, 8, 8) and whole["apgd_dlr/votes"].shape == (4, 2)
+    assert whole["apgd_ce/loss_trace"].shape == (4, 4)  # steps + 1 rows, one column per clip
+    assert (np.abs(whole["apgd_ce/clips"] - clips.numpy()) <= 8 / 255 + 1e-6).all()
+    partial = tmp_path / "job.partial.h5"
+    run(2, partial)  # the first batch, then the job was stopped
+    resumed = run(4, partial)
+    for key in whole:
+        np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+    other = {"params": {"defense": "JPEG", "attacks": settings}, "upstream": record["upstream"]}
+    run(2, partial, other)  # a partial file another job left: discarded, and the run starts afresh
+    assert read_attrs(partial)[0] == other["params"]
+    assert set(SUB_ATTACKS) == {"apgd_ce", "apgd_dlr"}
+
+
+def test_autoattack_counts_a_clip_robust_only_if_every_sub_attack_fails():
+    from videopure.evaluation.autoattack import robust_per_clip
+
+    labels = np.array([0, 1, 2, 3])
+    votes = {"apgd_ce": np.array([[0, 0], [9, 9], [2, 2], [3, 9]]), "apgd_dlr": np.array([[0, 0], [1, 1], [9, 9], [3, 3]])}
+    robust = robust_per_clip(votes, labels)
+    np.testing.assert_array_equal(robust["apgd_ce"], [1, 0, 1, 0.5])
+    np.testing.assert_array_equal(robust["worst"], [1, 0, 0, 0.5])
+
+
+def test_table2_marks_a_row_not_run_and_names_the_fill_command():
+    from videopure.evaluation.autoattack import AutoAttackSetup
+    from videopure.tables.table1 import NOT_RUN, not_run_note
+    from videopure.tables.table2 import COLUMNS, collect_table2
+
+    setup = AutoAttackSetup("mini", "NL", ("DiffPure_DDPM",), 30, 100, 20)
+    table, cells = collect_table2(setup, {"DiffPure_DDPM": None})
+    assert list(table.columns) == list(COLUMNS) and table.loc[0, "Robust Acc"] == NOT_RUN and table.loc[0, "Clips"] == 30
+    assert cells == [{"defense": "DiffPure_DDPM", "status": NOT_RUN}]
+    note = not_run_note(table, ["Defense"], {"reason": "no GPU", "fill_command": "snakemake results/table2.csv"})
+    assert "DiffPure_DDPM: APGD-CE, APGD-DLR, Robust Acc" in note and "snakemake results/table2.csv" in note

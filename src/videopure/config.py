@@ -69,6 +69,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
+    from videopure.evaluation.autoattack import autoattack_setup
     from videopure.flow.train import RAFTTraining
     from videopure.tables.ablations import ablation_setup
 
@@ -84,6 +85,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key 'defenses.{name}': {error}") from None
     try:
         setup = ablation_setup(config)
+        autoattack_setup(config)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 

@@ -51,6 +51,12 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "ablation_table": ("datasets", "defenses", "ablations", "sweeps", "attack"),
     "sweep_figure": ("datasets", "defenses", "ablations", "sweeps", "attack"),
     "table10": (),
+    "autoattack": (
+        *RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "autoattack.clips", "autoattack.steps", "autoattack.eot_samples",
+        "attack.eps", "attack.norm", "attack.batch_size", "evaluation.draws",
+    ),
+    "table2": ("datasets", "defenses", "autoattack", "attack.eps", "attack.norm"),
+    "fig3": ("datasets", "ablations"),
 }
 # Config keys no stage reads: how jobs run (threads, device), or which jobs exist and what they read
 # (which adaptive cells run, the diffusion model's path). Snakemake sees a change to one as other
@@ -123,6 +129,21 @@ def restrict_config(config: Mapping[str, Any], declared: Mapping[str, Any], rule
         for key, value in declared.items()
     }
     return DeclaredConfig(values, hidden, path, rule) if hidden else values
+
+
+def resolve_recognizer(config: Mapping[str, Any], section: str) -> tuple[str, str]:
+    """The (dataset, recognizer) a config section's ``dataset`` and ``model`` keys name; null takes
+    the first dataset and NL where the dataset has one (the paper's ablations, AutoAttack and figures
+    use NL on UCF-101), else its first recognizer. Errors name the key."""
+    keys = config.get(section) or {}
+    dataset = keys.get("dataset") or next(iter(config["datasets"]))
+    if dataset not in config["datasets"]:
+        raise ValueError(f"config key '{section}.dataset': {dataset!r} is not one of {sorted(config['datasets'])}")
+    classifiers = list(config["datasets"][dataset]["classifiers"])
+    model = keys.get("model") or ("NL" if "NL" in classifiers else classifiers[0])
+    if model not in classifiers:
+        raise ValueError(f"config key '{section}.model': {model!r} is not a recognizer of {dataset!r}: {classifiers}")
+    return dataset, model
 
 
 def frames_params(config: dict[str, Any], dataset: str, split: str) -> dict[str, Any]:

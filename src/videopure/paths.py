@@ -43,6 +43,11 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
     return f"results/attacks/{dataset}/{model}/adaptive/{defense}/{column}.h5"
 
 
+def autoattack_file(dataset: str, model: str, defense: str) -> str:
+    """Table II: APGD-CE and APGD-DLR clips through one defense, and the defense's votes on them."""
+    return f"results/autoattack/{dataset}/{model}/{defense}.h5"
+
+
 def predictions_file(dataset: str, model: str, defense: str) -> str:
     """One Table I row: a group per input (clean, each gray-box and adaptive attack)."""
     return f"results/predictions/{dataset}/{model}/{defense}.h5"

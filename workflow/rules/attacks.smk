@@ -78,3 +78,26 @@ use rule attack_adaptive as attack_full_gradient with:
         defense="|".join(re.escape(name) for name in FULL_GRADIENT_DEFENSES) or "^$",
     params:
         columns=FULL_GRADIENT_SLUGS,
+
+
+# Table II: AutoAttack's APGD-CE and APGD-DLR through one defense, on a subset of the evaluation
+# set, and the defense's votes on their clips; saved after every batch, so it resumes.
+rule autoattack:
+    input:
+        unpack(adaptive_inputs),
+    output:
+        autoattack_file("{dataset}", "{model}", "{defense}"),
+    log:
+        "logs/autoattack/{dataset}/{model}/{defense}.log",
+    benchmark:
+        "results/benchmarks/autoattack/{dataset}/{model}/{defense}.tsv"
+    wildcard_constraints:
+        defense="|".join(re.escape(name) for name in AUTOATTACK.defenses),
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        config=stage_config("autoattack"),
+        defense=lambda wildcards: DEFENSES[wildcards.defense],
+    script:
+        "../scripts/autoattack.py"

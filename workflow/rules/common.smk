@@ -19,6 +19,7 @@ from videopure.evaluation.robust import (
     decide_diffusion_adaptive,
     diffusion_adaptive_columns,
 )
+from videopure.evaluation.autoattack import autoattack_setup
 from videopure.evaluation.trajectories import (
     flow_slug,
     flow_spec,
@@ -26,9 +27,10 @@ from videopure.evaluation.trajectories import (
     trajectory_settings,
 )
 from videopure.flow.train import RAFTTraining
-from videopure.params import STAGE_CONFIG, declared_config
+from videopure.params import STAGE_CONFIG, declared_config, resolve_recognizer
 from videopure.paths import (
     adaptive_file,
+    autoattack_file,
     classifier_checkpoint,
     clean_latents_file,
     clean_split_predictions,
@@ -86,6 +88,7 @@ THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
 DEFENSES = defense_specs(config)
 ABLATIONS = ablation_setup(config)
+AUTOATTACK = autoattack_setup(config)
 # Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
 ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
 VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]
@@ -249,10 +252,17 @@ def row_sources(wildcards):
     return ["clean"] + [
         column.slug
         for column in columns
-        if DIFFUSION_ADAPTIVE
-        or column not in skippable
-        or os.path.exists(adaptive_file(dataset, model, defense, column.slug))
+        if scheduled(
+            adaptive_file(dataset, model, defense, column.slug), column in skippable
+        )
     ]
+
+
+def scheduled(path, through_diffusion):
+    """Whether a table reads ``path``, an attack's file: always, unless the attack goes through a
+    diffusion defense; then where DIFFUSION_ADAPTIVE schedules it or an earlier run made it.
+    """
+    return DIFFUSION_ADAPTIVE or not through_diffusion or os.path.exists(path)
 
 
 def diffusion_adaptive_params(target):
@@ -466,4 +476,37 @@ def gradient_checks_inputs(wildcards):
     inputs["pgd"] = graybox_file(wildcards.dataset, wildcards.model, "pgd")
     inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
     inputs.update(defense_flow_weights(ABLATIONS.defense))
+    return inputs
+
+
+def table2_inputs(wildcards):
+    """Table II's AutoAttack files by defense: every row, but a row through a diffusion defense only
+    where DIFFUSION_ADAPTIVE schedules it or an earlier run made it (as Table I's cells).
+    """
+    setup = AUTOATTACK
+    if not setup.defenses:
+        raise WorkflowError(
+            "results/table2.csv needs defenses: config 'defenses' has none of Table II's rows "
+            "(TemporalShuffle, DiffPure_DDPM, Ours); name some in 'autoattack.defenses'"
+        )
+    paths = {
+        defense: autoattack_file(setup.dataset, setup.model, defense)
+        for defense in setup.defenses
+    }
+    return {
+        defense: path
+        for defense, path in paths.items()
+        if scheduled(path, defense in DIFFUSION_DEFENSES)
+    }
+
+
+def fig3_inputs(wildcards):
+    """Table I, and the PGD+BPDA file of each of its defense rows on the ablations' recognizer
+    whose attack ran or is scheduled (Fig. 3 (b)'s loss traces)."""
+    dataset, model = resolve_recognizer(config, "ablations")
+    inputs = {"table1": "results/table1.csv"}
+    for defense in DEFENSES:
+        path = adaptive_file(dataset, model, defense, "pgd_bpda")
+        if defense != "None" and scheduled(path, defense in DIFFUSION_DEFENSES):
+            inputs[defense] = path
     return inputs

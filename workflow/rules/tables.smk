@@ -1,6 +1,7 @@
-# Stage 10: tables. Table I (paper): rows dataset x recognizer x defense, columns attacks. The
-# ablation tables IV, VII, VIII, IX and the sweep figures 6 and 5b: VideoPure variants on one
-# recognizer (config 'ablations', 'sweeps'); Table X: seconds per clip.
+# Stage 10: tables. Table I (paper): rows dataset x recognizer x defense, columns attacks. Table II:
+# AutoAttack through a few defenses (config 'autoattack'). The ablation tables IV, VII, VIII, IX and
+# the sweep figures 6 and 5b: VideoPure variants on one recognizer (config 'ablations', 'sweeps');
+# Table X: seconds per clip.
 
 
 rule table1:
@@ -112,3 +113,42 @@ rule sweep_figure:
         ),
     script:
         "../scripts/sweep_figure.py"
+
+
+rule table2:
+    input:
+        unpack(table2_inputs),
+    output:
+        csv="results/table2.csv",
+        markdown="results/table2.md",
+        settings="results/table2_settings.json",
+    log:
+        "logs/table2.log",
+    benchmark:
+        "results/benchmarks/table2.tsv"
+    threads: 1
+    params:
+        config=stage_config("table2"),
+        diffusion_adaptive=diffusion_adaptive_params("results/table2.csv"),
+    script:
+        "../scripts/table2.py"
+
+
+rule fig3:
+    input:
+        unpack(fig3_inputs),
+    output:
+        png="results/fig3.png",
+        pdf="results/fig3.pdf",
+        csv="results/fig3.csv",
+        caption="results/fig3.md",
+    log:
+        "logs/fig3.log",
+    benchmark:
+        "results/benchmarks/fig3.tsv"
+    threads: 1
+    params:
+        config=stage_config("fig3"),
+        diffusion_adaptive=diffusion_adaptive_params("results/fig3.png"),
+    script:
+        "../scripts/fig3.py"

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from videopure.params import resolve_recognizer
 from videopure.tables.table1 import NOT_RUN
 
 ABLATION_TABLES = ("table4", "table7", "table8", "table9")
@@ -134,8 +135,8 @@ class AblationSetup:
 def ablation_setup(config: Mapping[str, Any]) -> AblationSetup | None:
     """The config's ``ablations`` section resolved, or None when no defense is a VideoPure row.
 
-    Defaults: the first ``type: videopure`` defense, the first dataset, and the recognizer ``NL``
-    where the dataset has one (the paper's), else its first.
+    Defaults: the first ``type: videopure`` defense, and :func:`~videopure.params.resolve_recognizer`'s
+    dataset and recognizer.
     """
     section = config.get("ablations") or {}
     defenses = config["defenses"]
@@ -146,13 +147,7 @@ def ablation_setup(config: Mapping[str, Any]) -> AblationSetup | None:
             return None
     elif defense not in defenses or defenses[defense]["type"] != "videopure":
         raise ValueError(f"config key 'ablations.defense': {defense!r} is not a defense of type videopure in 'defenses'")
-    dataset = section.get("dataset") or next(iter(config["datasets"]))
-    if dataset not in config["datasets"]:
-        raise ValueError(f"config key 'ablations.dataset': {dataset!r} is not one of {sorted(config['datasets'])}")
-    classifiers = list(config["datasets"][dataset]["classifiers"])
-    model = section.get("model") or ("NL" if "NL" in classifiers else classifiers[0])
-    if model not in classifiers:
-        raise ValueError(f"config key 'ablations.model': {model!r} is not a recognizer of {dataset!r}: {classifiers}")
+    dataset, model = resolve_recognizer(config, "ablations")
     sweeps = {parameter: list(values) for parameter, values in (config.get("sweeps") or {}).items()}
     setup = AblationSetup(defense, dataset, model, dict(defenses[defense]), sweeps)
     from videopure.defenses.videopure import VideoPure

@@ -43,7 +43,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "flow": (*FRAMES_CONFIG, *BATCH_CONFIG),
     "flow_checks": ("datasets.{dataset}.clip", *BATCH_CONFIG),
     "predict": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "evaluation"),
-    "diffusion_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG),
+    "diffusion_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG, "diagnostics.ldm_checks"),
     "graybox_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG),
     "gradient_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),
     "purification_speed": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),

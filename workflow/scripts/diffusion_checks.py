@@ -1,8 +1,9 @@
 """Rule diffusion_checks: how much a trained diffusion model costs the recognizers on clean clips.
 
 On the evaluation split: the VAE's reconstruction PSNR, and each recognizer's accuracy on clean
-clips, on VAE reconstructions (the ceiling of every diffusion defense), after DDIM inversion to
-t* = 6 of T = 50 and DDIM denoising (no VideoPure modules), and after DiffPure_DDPM at t* = 101.
+clips, on VAE reconstructions (the ceiling of every diffusion defense), after DDIM inversion and DDIM
+denoising (no VideoPure modules) and after DiffPure_DDPM, at the t* of config diagnostics.ldm_checks
+(the paper's 6 of T = 50, and 101).
 Each clip is purified and scored as a Table I row scores it (one draw, seeded per clip), once for
 all recognizers.
 """
@@ -50,12 +51,12 @@ with stage(snakemake) as ctx:  # noqa: F821
         )
         for model_name in snakemake.params.models  # noqa: F821
     }
-    no_defense = NoDefense()
+    no_defense, tstar = NoDefense(), ctx.config["diagnostics"]["ldm_checks"]
     evaluations = {
         "clean": (no_defense, clips),
         "vae_reconstruction": (no_defense, reconstructions),
-        "ddim_inversion_t6": (DDIMInversion(model, tstar=6), clips),
-        "diffpure_ddpm_t101": (DiffPureDDPM(model, tstar=101), clips),
+        f"ddim_inversion_t{tstar['ddim_inversion_tstar']}": (DDIMInversion(model, tstar["ddim_inversion_tstar"]), clips),
+        f"diffpure_ddpm_t{tstar['diffpure_ddpm_tstar']}": (DiffPureDDPM(model, tstar["diffpure_ddpm_tstar"]), clips),
     }
     accuracy = {model_name: {} for model_name in classifiers}
     for key, (purifier, videos) in evaluations.items():

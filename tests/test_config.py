@@ -107,6 +107,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"autoattack": {"defenses": ["Nope"]}}, "autoattack.defenses"),
         ({"autoattack": {"model": "I3D"}}, "autoattack.model"),
         ({"autoattack": {"steps": 0}}, "autoattack.steps"),
+        ({"diagnostics": {"graybox_references": {"X": {"type": "jpeg", "quality": 150}}}}, "diagnostics.graybox_references.X"),
+        ({"diagnostics": {"graybox_references": {"Y": {"type": "diffpure_ddpm", "tstar": 300}}}}, "diagnostics.graybox_references.Y"),
         ({"attack": {"norm": "l2"}}, "attack.norm"),
         ({"defenses": {"JPEG": {"type": "jpeg", "qualty": 75}}}, "defenses.JPEG"),
         ({"ablations": {"defense": "JPEG"}, "defenses": {"JPEG": {"type": "jpeg"}}}, "ablations.defense"),

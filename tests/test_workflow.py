@@ -474,12 +474,13 @@ def test_graybox_checks_score_the_reference_purifiers_as_table1_scores_its_rows(
     result = run_snakemake(smoke_run, "results/models/smoke-graybox-checks.json")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     checks = json.loads((smoke_run / "results" / "models" / "smoke-graybox-checks.json").read_text())
-    videopure = ["VideoPure_t6_dis", "VideoPure_t6_dis_no_optimization", "VideoPure_t6_dis_loss_through_unet"]
-    references = ["None", "JPEG", "WN", "DDIM_Inversion_t6", "DiffPure_DDPM_t101", *videopure]
+    # smoke's references (config diagnostics.graybox_references): the default's, at smoke's t*
+    videopure = ["VideoPure_t2_dis", "VideoPure_t2_dis_no_optimization", "VideoPure_t2_dis_loss_through_unet"]
+    references = ["None", "JPEG", "WN", "DDIM_Inversion_t2", "DiffPure_DDPM_t21", *videopure]
     assert list(checks["defenses"]) == references and list(checks["accuracy"]) == ["NL"]
-    assert checks["defenses"]["DiffPure_DDPM_t101"]["tstar"] == 101
+    assert checks["defenses"]["DiffPure_DDPM_t21"]["tstar"] == 21
     settings = [checks["defenses"][name] for name in videopure]
-    assert all(setting["flow"]["type"] == "dis" and setting["tstar"] == 6 for setting in settings)
+    assert all(setting["flow"]["type"] == "dis" and setting["tstar"] == 2 for setting in settings)
     assert [(setting["optimize"], setting["loss_through_unet"]) for setting in settings] == [
         (True, False),
         (False, False),

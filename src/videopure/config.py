@@ -78,11 +78,12 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             "config key 'attack.norm': the workflow's attacks are l-inf, as Table I's (paper IV-B); l2 "
             "(paper Table XII) has no target yet: set attack.norm: linf"
         )
-    for name, spec in config["defenses"].items():
+    references = {f"diagnostics.graybox_references.{name}": spec for name, spec in config["diagnostics"]["graybox_references"].items()}
+    for key, spec in {**{f"defenses.{name}": spec for name, spec in config["defenses"].items()}, **references}.items():
         try:
             check_defense_spec(spec)
         except ValueError as error:
-            raise ConfigError(f"config key 'defenses.{name}': {error}") from None
+            raise ConfigError(f"config key '{key}': {error}") from None
     try:
         setup = ablation_setup(config)
         autoattack_setup(config)
@@ -123,6 +124,10 @@ def _check_trained_range(config: dict[str, Any], variants: dict[str, dict[str, A
     tau_max = UNetTraining(**config["diffusion"]["unet"]).tau_max
     grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
     specs = {f"config key 'defenses.{name}'": spec for name, spec in config["defenses"].items()}
+    specs |= {
+        f"config key 'diagnostics.graybox_references.{name}'": spec
+        for name, spec in config["diagnostics"]["graybox_references"].items()
+    }
     specs |= {f"config key 'sweeps' or 'ablations': variant {name!r}": spec for name, spec in variants.items()}
     for where, spec in specs.items():
         cls = resolve_defense(spec["type"])

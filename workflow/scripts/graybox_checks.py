@@ -2,11 +2,11 @@
 
 The bars the diffusion defenses are held to, measured without Table I's adaptive attacks (which
 a profile may leave out for their cost): on the evaluation set, each recognizer's accuracy on the
-clean clips and on its gray-box PGD clips, undefended, behind the classical JPEG (quality 75) and
-WN (sigma 8/255) of Table I, and behind DDIM inversion (t* = 6 of 50), DiffPure_DDPM (t* = 101) and
-VideoPure (the paper's hyperparameters, t* = 6, OpenCV DIS flow). Two VideoPure variants show what
-its optimisation step adds: none (temporal inversion and voting, Table IV) and the step's gradient
-taken through the UNet (``loss_through_unet``) instead of with eps_theta held fixed. Every
+clean clips and on its gray-box PGD clips behind each defense of config
+diagnostics.graybox_references (by default undefended, the classical JPEG (quality 75) and WN
+(sigma 8/255) of Table I, DDIM inversion (t* = 6 of 50), DiffPure_DDPM (t* = 101) and VideoPure
+(the paper's hyperparameters, t* = 6, OpenCV DIS flow), also without its optimisation step (Table
+IV) and with the step's gradient taken through the UNet (``loss_through_unet``)). Every
 clip is purified and scored as a Table I row scores it (``predict_defended``: one draw, seeded per
 clip), so a profile whose Table I has the same defense gives the same numbers there. A clean clip's
 candidates do not depend on the recognizer, so they are purified once and classified by all.
@@ -23,19 +23,6 @@ from videopure.runtime import machine_description, stage
 
 log = logging.getLogger("videopure.graybox_checks")
 
-VIDEOPURE = {"type": "videopure", "tstar": 6, "flow": {"type": "dis"}}
-REFERENCE_DEFENSES = {
-    "None": {"type": "none"},
-    "JPEG": {"type": "jpeg", "quality": 75},
-    "WN": {"type": "white_noise", "sigma": 8 / 255},
-    "DDIM_Inversion_t6": {"type": "ddim_inversion", "tstar": 6},
-    "DiffPure_DDPM_t101": {"type": "diffpure_ddpm", "tstar": 101},
-    "VideoPure_t6_dis": VIDEOPURE,
-    "VideoPure_t6_dis_no_optimization": {**VIDEOPURE, "optimize": False},
-    "VideoPure_t6_dis_loss_through_unet": {**VIDEOPURE, "loss_through_unet": True},
-}
-
-
 with stage(snakemake) as ctx:  # noqa: F821
     inputs, name = snakemake.input, snakemake.wildcards.dataset  # noqa: F821
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
@@ -43,7 +30,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     diffusion_model = load_diffusion_model(ctx.config, inputs.diffusion_model, ctx.device)
     purifiers = {
         defense: build_defense(spec, diffusion_model=diffusion_model).to(ctx.device)
-        for defense, spec in REFERENCE_DEFENSES.items()
+        for defense, spec in ctx.config["diagnostics"]["graybox_references"].items()
     }
     classifiers = {
         recognizer: load_classifier(

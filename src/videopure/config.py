@@ -78,8 +78,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             "config key 'attack.norm': the workflow's attacks are l-inf, as Table I's (paper IV-B); l2 "
             "(paper Table XII) has no target yet: set attack.norm: linf"
         )
-    references = {f"diagnostics.graybox_references.{name}": spec for name, spec in config["diagnostics"]["graybox_references"].items()}
-    for key, spec in {**{f"defenses.{name}": spec for name, spec in config["defenses"].items()}, **references}.items():
+    for key, spec in _defense_specs_by_key(config).items():
         try:
             check_defense_spec(spec)
         except ValueError as error:
@@ -111,6 +110,16 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             )
 
 
+def _defense_specs_by_key(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every defense spec the config holds, by its config key: Table I's rows and the gray-box
+    checks' references."""
+    references = config["diagnostics"]["graybox_references"]
+    return {
+        **{f"defenses.{name}": spec for name, spec in config["defenses"].items()},
+        **{f"diagnostics.graybox_references.{name}": spec for name, spec in references.items()},
+    }
+
+
 def _check_trained_range(config: dict[str, Any], variants: dict[str, dict[str, Any]]) -> None:
     """Where the workflow trains the diffusion model (a dataset without ``diffusion_model``), its UNet
     sees timesteps up to ``diffusion.unet.tau_max`` only: refuse now a defense or ablation variant
@@ -123,11 +132,7 @@ def _check_trained_range(config: dict[str, Any], variants: dict[str, dict[str, A
         return
     tau_max = UNetTraining(**config["diffusion"]["unet"]).tau_max
     grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
-    specs = {f"config key 'defenses.{name}'": spec for name, spec in config["defenses"].items()}
-    specs |= {
-        f"config key 'diagnostics.graybox_references.{name}'": spec
-        for name, spec in config["diagnostics"]["graybox_references"].items()
-    }
+    specs = {f"config key '{key}'": spec for key, spec in _defense_specs_by_key(config).items()}
     specs |= {f"config key 'sweeps' or 'ablations': variant {name!r}": spec for name, spec in variants.items()}
     for where, spec in specs.items():
         cls = resolve_defense(spec["type"])

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from videopure.attacks.base import PAPER_EPS_LINF, Attack, Model, View, _per_clip_norm
+from videopure.attacks.base import IDENTITY_VIEW, PAPER_EPS_LINF, Attack, Model, View, _per_clip_norm
 
 #: AutoAttack's iterations for APGD in its standard version.
 AUTOATTACK_STEPS = 100
@@ -85,7 +85,7 @@ class APGD(Attack):
         self.rho = float(rho)
 
     def views(self, frames: int) -> list[View]:
-        return [View(lambda clips: clips, 1.0, 1.0)]
+        return [IDENTITY_VIEW]
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -97,8 +97,7 @@ class APGD(Attack):
         }
 
     def _run(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        n = self.eot_samples
-        copies = [View(lambda clips: clips, 1 / n, 1 / n)] * n
+        copies = self._eot_copies(self.views(x.shape[1]))
         steps = self.steps
         first_check, min_interval, shrink = (max(int(f * steps), 1) for f in (0.22, 0.06, 0.03))
         per_clip = (-1,) + (1,) * (x.ndim - 1)

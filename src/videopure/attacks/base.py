@@ -298,9 +298,7 @@ class Attack(ABC):
         return y.to(device=x.device, dtype=torch.long)
 
     def _run(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        views = self.views(x.shape[1])
-        n = self.eot_samples
-        copies = [View(v.transform, v.grad_weight / n, v.loss_weight / n) for v in views for _ in range(n)]
+        copies = self._eot_copies(self.views(x.shape[1]))
         traced = [c for c in copies if c.loss_weight > 0]
 
         adv = self._start(x, generator)
@@ -322,6 +320,11 @@ class Attack(ABC):
         self._keep_best(adv, loss, best, best_loss)
         self.loss_trace = torch.stack(trace).float().cpu()
         return best if self.best_iterate else adv
+
+    def _eot_copies(self, views: list[View]) -> list[View]:
+        """Each view ``eot_samples`` times, weighted so the objective is the mean over the draws."""
+        n = self.eot_samples
+        return [View(v.transform, v.grad_weight / n, v.loss_weight / n) for v in views for _ in range(n)]
 
     def _start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.random_start is None:

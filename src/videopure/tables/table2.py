@@ -15,18 +15,19 @@ from typing import Any
 
 import pandas as pd
 
+from videopure.cache import read_h5
+from videopure.evaluation.autoattack import SUB_ATTACKS, robust_per_clip
 from videopure.tables.table1 import NOT_RUN
 
-COLUMNS = ("Dataset", "Model", "Defense", "APGD-CE", "APGD-DLR", "Robust Acc", "Clips")
-ACCURACY_COLUMNS = {"apgd_ce": "APGD-CE", "apgd_dlr": "APGD-DLR", "worst": "Robust Acc"}
+#: Each accuracy column by the key of :func:`~videopure.evaluation.autoattack.robust_per_clip`.
+ACCURACY_COLUMNS = {**SUB_ATTACKS, "worst": "Robust Acc"}
+COLUMNS = ("Dataset", "Model", "Defense", *ACCURACY_COLUMNS.values(), "Clips")
 
 
 def collect_table2(setup, paths: Mapping[str, str | Path | None]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Table II from each defense's AutoAttack file (rule autoattack), ``None`` for a row not run;
     and per row the settings of its cells (attack, gradient, defense) for the settings JSON."""
-    from videopure.cache import read_h5
-    from videopure.evaluation.autoattack import robust_per_clip
-
+    votes = [f"{slug}/votes" for slug in SUB_ATTACKS]
     records, cells, clips = [], [], None
     for defense in setup.defenses:
         record: dict[str, Any] = {"Dataset": setup.dataset, "Model": setup.model, "Defense": defense}
@@ -35,13 +36,14 @@ def collect_table2(setup, paths: Mapping[str, str | Path | None]) -> tuple[pd.Da
             record |= {column: NOT_RUN for column in ACCURACY_COLUMNS.values()}
             cells.append({"defense": defense, "status": NOT_RUN})
         else:
-            result = read_h5(path, keys=["labels", "apgd_ce/votes", "apgd_dlr/votes"])
-            robust = robust_per_clip({slug: result[f"{slug}/votes"] for slug in ("apgd_ce", "apgd_dlr")}, result["labels"])
-            record |= {column: round(100.0 * float(robust[slug].mean()), 1) for slug, column in ACCURACY_COLUMNS.items()}
+            result = read_h5(path, keys=["labels", *votes])
+            robust = robust_per_clip({slug: result[f"{slug}/votes"] for slug in SUB_ATTACKS}, result["labels"])
+            record |= {column: round(100.0 * float(robust[key].mean()), 1) for key, column in ACCURACY_COLUMNS.items()}
             if clips is not None and len(result["labels"]) != clips:
                 raise ValueError(f"{path} holds {len(result['labels'])} clips, the other rows {clips}; rerun rule autoattack")
             clips = len(result["labels"])
-            cells.append({"defense": defense, "status": "measured", **{key: result.params[key] for key in ("attacks", "gradient", "draws", "defense_settings")}})
+            settings = {key: result.params[key] for key in ("attacks", "gradient", "draws", "defense_settings")}
+            cells.append({"defense": defense, "status": "measured", **settings})
         records.append(record)
     for record in records:
         record["Clips"] = clips if clips is not None else setup.clips

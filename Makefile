@@ -21,6 +21,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 run: setup
 	$(BIN)/snakemake --cores 4 results/table1.csv
 
-# pytest includes `snakemake --lint` and `snakefmt --check` (tests/test_workflow_static.py).
+# pytest includes `snakemake --lint` and `snakefmt --check` (tests/test_workflow_static.py). Two
+# workers: the smoke builds' tests (one xdist group, so each shared build is made once) on one,
+# every other test on the other while the builds' jobs wait on each other.
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

@@ -20,7 +20,8 @@ import yaml
 from tests.helpers import REPO, snakemake_cmd
 from videopure.cache import read_attrs, read_h5
 
-pytestmark = pytest.mark.workflow
+# One xdist group: the session-scoped smoke builds are made once, on one worker (Makefile).
+pytestmark = [pytest.mark.workflow, pytest.mark.xdist_group("smoke_builds")]
 TARGET = "results/table1.csv"
 
 
@@ -309,6 +310,9 @@ def test_every_purifier_changes_what_the_recognizer_sees(smoke_filled):
 VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (2, 4, 7, 8, 9, 10)] + [
     "results/fig6.png",
     "results/fig5b.png",
+    "results/fig2.png",
+    "results/fig4.png",
+    "results/fig5a.png",
     "results/diagnostics/smoke-NL-gradients.json",
     "results/models/smoke-flow-checks.json",
 ]
@@ -321,10 +325,13 @@ def smoke_ablations(smoke_filled) -> Path:
     return smoke_filled
 
 
-def test_ablation_table_sweep_and_fig3_on_a_cpu_mark_robust_acc_not_run(smoke_run, tmp_path):
+def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smoke_run, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
-    result = run_snakemake(workdir, "results/table8.csv", "results/fig5b.png", "results/fig3.png")
+    own_attacks = tmp_path / "fig4.yaml"  # Fig. 4 at its own steps and clips: rule attack_steps
+    own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\n")
+    targets = ("results/table8.csv", "results/fig5b.png", "results/fig3.png", "results/fig4.png", "results/fig5a.png")
+    result = run_snakemake(workdir, *targets, extra_config=own_attacks)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     results = workdir / "results"
     table = pd.read_csv(results / "table8.csv", dtype=str, keep_default_na=False)
@@ -338,6 +345,99 @@ def test_ablation_table_sweep_and_fig3_on_a_cpu_mark_robust_acc_not_run(smoke_ru
     settings = json.loads((results / "table8_settings.json").read_text())
     assert {cell["pgd_bpda"]["status"] for cell in settings["cells"]} == {"not run"}
     check_fig3(results)
+    check_fig4(results, "steps~3_clips~2", CLASSICAL_ROWS[1:], steps=3, clips=2)
+    caption = (results / "fig4.md").read_text()
+    assert "Not drawn: DiffPure_DDPM under PGD+BPDA, DiffPure_DDPM under PGD+DiffAttack" in caption
+    assert "diffusion_adaptive=run" in caption
+    steps = pd.read_csv(results / "fig5a.csv", dtype=str, keep_default_na=False)
+    assert (steps["Robust Acc"] == "not run").all() and (steps["Robust Acc*"] != "not run").all()
+    caption = (results / "fig5a.md").read_text()
+    assert "Not drawn: Robust Acc, not run" in caption and "diffusion_adaptive=run" in caption
+
+
+def check_fig4(results: Path, folder: str, bpda_rows: list[str], steps: int, clips: int) -> None:
+    """Fig. 4's data: per drawn line the mean over clips of its attack file's stored loss trace
+    (``folder``: "adaptive", Table I's files, or rule attack_steps' "steps~…_clips~…"), at ``steps`` and
+    ``clips``; PGD+BPDA through ``bpda_rows``, PGD+DiffAttack through the diffusion rows among them."""
+    from videopure.plots.defenses import FIG4_COLUMNS
+
+    data = pd.read_csv(results / "fig4.csv", keep_default_na=False)
+    assert tuple(data.columns) == FIG4_COLUMNS
+    expected = [("PGD+BPDA", row) for row in bpda_rows] + [
+        ("PGD+DiffAttack", row) for row in bpda_rows if row in DIFFUSION_ROWS
+    ]
+    assert sorted(set(zip(data["Attack"], data["Defense"]))) == sorted(expected)
+    slugs = {"PGD+BPDA": "pgd_bpda", "PGD+DiffAttack": "pgd_diffattack"}
+    for attack, defense in expected:
+        record = read_h5(results / "attacks" / "smoke" / "NL" / folder / defense / f"{slugs[attack]}.h5")
+        assert record.params["attack"]["steps"] == steps and record["loss_trace"].shape == (steps + 1, clips)
+        line = data[(data["Attack"] == attack) & (data["Defense"] == defense)].sort_values("Step")
+        np.testing.assert_allclose(line["Loss"].to_numpy(), record["loss_trace"].mean(axis=1), rtol=1e-6)
+        assert (line["Clips"] == clips).all()
+    caption = (results / "fig4.md").read_text()
+    assert f"{steps} iterations, mean over {clips} clips" in caption and "eps=0.01569" in caption
+    assert "1 draw(s) per gradient" in caption and "JPEG bpda" in caption
+    assert (results / "fig4.png").stat().st_size > 0 and (results / "fig4.pdf").stat().st_size > 0
+
+
+def test_fig4_reads_table1s_traces_where_its_settings_are_table1s(smoke_ablations):
+    """smoke's figures.fig4 (steps and clips null) is Table I's attack: no attack of its own, every
+    row drawn from Table I's files (the CPU test above draws it from rule attack_steps')."""
+    results = smoke_ablations / "results"
+    assert not list((results / "attacks" / "smoke" / "NL").glob("steps~*"))
+    check_fig4(results, "adaptive", DEFENSE_ROWS[1:], steps=2, clips=4)
+    assert "Not drawn" not in (results / "fig4.md").read_text()
+
+
+def test_fig5a_is_table1s_ours_at_table1s_steps_and_its_own_attacks_elsewhere(smoke_ablations):
+    """Fig. 5 (a) on smoke (steps 1 and 2, every clip): at Table I's 2 steps its points are Table I's
+    Ours cells for PGD and PGD+BPDA (the same votes, though Table I's come through the caches), at 1
+    step they come from rule attack_steps' 1-step attacks: gray-box through "None", PGD+BPDA through Ours."""
+    results = smoke_ablations / "results"
+    points = pd.read_csv(results / "fig5a.csv", keep_default_na=False).set_index("steps")
+    assert list(points.columns) == ["Clips", "Robust Acc*", "Robust Acc"] and list(points.index) == [1, 2]
+    table = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False).set_index("Defense")
+    assert points.loc[2, "Robust Acc*"] == float(table.loc["Ours", "PGD"])
+    assert points.loc[2, "Robust Acc"] == float(table.loc["Ours", "PGD+BPDA"])
+    for defense, column in (("None", "pgd"), ("Ours", "pgd_bpda")):
+        record = read_h5(results / "attacks" / "smoke" / "NL" / "steps~1_clips~all" / defense / f"{column}.h5")
+        assert record.params["attack"]["steps"] == 1 and record.params["defense"] == defense
+        assert len(record["labels"]) == points.loc[1, "Clips"] == int(table.loc["Ours", "Clips"])
+    caption = (results / "fig5a.md").read_text()
+    assert "Ours's accuracy" in caption and "eps=0.01569" in caption and "Not drawn" not in caption
+
+
+def test_fig2_shows_table4s_inversions_of_graybox_pgd_clips(smoke_ablations):
+    """Fig. 2's data recomputed here: the clips are gray-box PGD's (a class-balanced pair), x_di and
+    x_tdi are Table IV's first two variants run on them, each distance and prediction as stated."""
+    import torch
+
+    from videopure.defenses import build_defense
+    from videopure.evaluation.latents import load_diffusion_model
+    from videopure.plots.inversions import DATA_COLUMNS
+    from videopure.tables.ablations import ablation_setup
+
+    results = smoke_ablations / "results"
+    data = pd.read_csv(results / "fig2.csv", keep_default_na=False)
+    assert tuple(data.columns) == DATA_COLUMNS and list(data["Image"].unique()) == ["x_adv", "x_di", "x_tdi"]
+    pgd = read_h5(results / "attacks" / "smoke" / "NL" / "graybox" / "pgd.h5")
+    shown = data[data["Image"] == "x_adv"]
+    positions = [list(pgd["video_ids"]).index(video) for video in shown["Video"]]
+    assert len(positions) == 2 and len(set(shown["Label"])) == 2
+    adversarial = torch.from_numpy(pgd["clips"][positions])
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    config.setdefault("ablations", {})
+    setup = ablation_setup(config)
+    model = load_diffusion_model({"diffusion": {"dtype": "float32"}}, str(results / "models" / "smoke-ldm"), "cpu")
+    np.testing.assert_array_equal(shown["Mean |x - x_adv|"], 0.0)
+    for image, (name, _) in zip(("x_di", "x_tdi"), setup.rows("table4")[:2]):
+        purified = build_defense(setup.variant_specs()[name], diffusion_model=model)(adversarial, gradient="none")[:, 0]
+        distance = (purified - adversarial).abs().flatten(1).mean(1).numpy()
+        np.testing.assert_allclose(data[data["Image"] == image]["Mean |x - x_adv|"], distance, rtol=1e-4)
+    caption = (results / "fig2.md").read_text()
+    assert "2 gray-box PGD clips" in caption and "eps=0.01569, 2 steps" in caption and "t*=2" in caption
+    assert re.search(r"multiplied by [0-9.]+ so the largest shown is white", caption)
+    assert (results / "fig2.png").stat().st_size > 0 and (results / "fig2.pdf").stat().st_size > 0
 
 
 def check_fig3(results: Path) -> None:

@@ -57,6 +57,9 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     ),
     "table2": ("datasets", "defenses", "autoattack", "attack.eps", "attack.norm"),
     "fig3": ("datasets", "ablations"),
+    "fig2": ("datasets", "generator", "ablations", *DIFFUSION_CONFIG, "figures.fig2"),
+    "fig4": ("datasets", "ablations", "figures.fig4", "attack.steps"),
+    "fig5a": ("datasets", "generator", "ablations", "evaluation", *DIFFUSION_CONFIG, "figures.fig5a"),
 }
 # Config keys no stage reads: how jobs run (threads, device), or which jobs exist and what they read
 # (which adaptive cells run, the diffusion model's path). Snakemake sees a change to one as other

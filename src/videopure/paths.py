@@ -43,6 +43,13 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
     return f"results/attacks/{dataset}/{model}/adaptive/{defense}/{column}.h5"
 
 
+def steps_attack_file(dataset: str, model: str, defense: str, column: str, steps: int | str, clips: int | str) -> str:
+    """An attack column through ``defense`` ("None": the bare recognizer) at its own number of steps,
+    on a class-balanced subset of ``clips`` clips ("all": every clip) of the evaluation set (Figs. 4
+    and 5 (a), rule attack_steps)."""
+    return f"results/attacks/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.h5"
+
+
 def autoattack_file(dataset: str, model: str, defense: str) -> str:
     """Table II: APGD-CE and APGD-DLR clips through one defense, and the defense's votes on them."""
     return f"results/autoattack/{dataset}/{model}/{defense}.h5"

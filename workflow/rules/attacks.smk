@@ -1,8 +1,9 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
-# attacks go through the defense, so their path carries it. The VideoPure variants and the
-# full-gradient attack reuse rule attack_adaptive with their own columns and logs: the
-# full-gradient attack through a diffusion defense's UNet costs several times the others together.
+# attacks go through the defense, so their path carries it. The VideoPure variants, the
+# full-gradient attack and the figures' attacks at their own steps reuse rule attack_adaptive with their own columns and
+# logs: the full-gradient attack through a diffusion defense's UNet costs several times the others
+# together.
 
 
 rule attack_graybox:
@@ -78,6 +79,30 @@ use rule attack_adaptive as attack_full_gradient with:
         defense="|".join(re.escape(name) for name in FULL_GRADIENT_DEFENSES) or "^$",
     params:
         columns=FULL_GRADIENT_SLUGS,
+
+
+# Figs. 4 and 5 (a): one attack column at its own number of steps on a class-balanced subset of
+# the evaluation set, through a defense ("None": gray-box), where that differs from Table I's.
+use rule attack_adaptive as attack_steps with:
+    output:
+        steps_attack_file(
+            "{dataset}", "{model}", "{defense}", "{column}", "{steps}", "{clips}"
+        ),
+    log:
+        "logs/attack_steps/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.log",
+    benchmark:
+        "results/benchmarks/attack_steps/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.tsv"
+    wildcard_constraints:
+        defense="|".join(re.escape(name) for name in DEFENSES),
+        column="pgd|pgd_bpda|pgd_diffattack",
+        steps=r"\d+",
+        clips=r"\d+|all",
+    params:
+        columns=lambda wildcards: [wildcards.column],
+        own_steps=lambda wildcards: {
+            "steps": int(wildcards.steps),
+            "clips": None if wildcards.clips == "all" else int(wildcards.clips),
+        },
 
 
 # Table II: AutoAttack's APGD-CE and APGD-DLR through one defense, on a subset of the evaluation

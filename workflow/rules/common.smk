@@ -18,6 +18,7 @@ from videopure.evaluation.robust import (
     COLUMNS_BY_SLUG,
     decide_diffusion_adaptive,
     diffusion_adaptive_columns,
+    is_table1_attack,
 )
 from videopure.evaluation.autoattack import autoattack_setup
 from videopure.evaluation.trajectories import (
@@ -27,6 +28,8 @@ from videopure.evaluation.trajectories import (
     trajectory_settings,
 )
 from videopure.flow.train import RAFTTraining
+from videopure.plots.defenses import fig4_setup
+from videopure.plots.sweeps import fig5a_setup
 from videopure.params import STAGE_CONFIG, declared_config, resolve_recognizer
 from videopure.paths import (
     adaptive_file,
@@ -46,6 +49,7 @@ from videopure.paths import (
     graybox_source,
     predictions_file,
     reconstructed_frames_file,
+    steps_attack_file,
     trajectory_file,
     trained_checkpoint,
     trained_diffusion_dir,
@@ -89,6 +93,8 @@ GENERATED_SPLITS = ["train", "val", "test"]
 DEFENSES = defense_specs(config)
 ABLATIONS = ablation_setup(config)
 AUTOATTACK = autoattack_setup(config)
+FIG4 = fig4_setup(config)
+FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
 # Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
 ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
 VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]
@@ -510,3 +516,81 @@ def fig3_inputs(wildcards):
         if defense != "None" and scheduled(path, defense in DIFFUSION_DEFENSES):
             inputs[defense] = path
     return inputs
+
+
+def fig2_inputs(wildcards):
+    """The ablations' recognizer, its gray-box PGD clips, and the diffusion model and flow weights of
+    the VideoPure row whose Table IV variants Fig. 2 shows."""
+    require_videopure("results/fig2.png")
+    dataset, model = ABLATIONS.dataset, ABLATIONS.model
+    return {
+        "frames": frames_file(dataset, DATASETS[dataset]["eval_split"]),
+        "evalset": evalset_file(dataset),
+        "checkpoint": checkpoint_path(dataset, model),
+        "pgd": graybox_file(dataset, model, "pgd"),
+        "diffusion_model": diffusion_model_dir(dataset),
+        **defense_flow_weights(ABLATIONS.defense),
+    }
+
+
+def fig2_purifiers(wildcards):
+    """Fig. 2's purified images by name: Table IV's first two rows (DDIM inversion, then temporal DDIM
+    inversion, neither optimised nor voted), as defense specs."""
+    rows = ABLATIONS.rows("table4")[:2]
+    return {
+        image: ABLATIONS.variant_specs()[name]
+        for image, (name, _) in zip(("x_di", "x_tdi"), rows)
+    }
+
+
+def attack_at_steps(dataset, model, defense, column, steps, clips):
+    """The file of attack ``column`` (a slug) through ``defense`` ("None": gray-box) at ``steps`` on
+    ``clips`` clips (None: all): Table I's where that is Table I's attack, else rule attack_steps'.
+    """
+    if not is_table1_attack(config["attack"], steps, clips):
+        clips = "all" if clips is None else clips
+        return steps_attack_file(dataset, model, defense, column, steps, clips)
+    if defense == "None":
+        return graybox_file(dataset, model, column)
+    return adaptive_file(dataset, model, defense, column)
+
+
+def scheduled_attacks(cells):
+    """The files of ``cells`` (defense, column slug, steps, clips) on the ablations' recognizer whose
+    attack ran or is scheduled (through a diffusion defense, as Table I's cells)."""
+    dataset, model = resolve_recognizer(config, "ablations")
+    paths = [
+        (attack_at_steps(dataset, model, *cell), cell[0] in DIFFUSION_DEFENSES)
+        for cell in cells
+    ]
+    return [
+        path for path, through_diffusion in paths if scheduled(path, through_diffusion)
+    ]
+
+
+def fig4_inputs(wildcards):
+    """Fig. 4's attack files, one per (defense, attack) line whose attack ran or is scheduled."""
+    return scheduled_attacks(
+        (defense, column.slug, FIG4.steps, FIG4.clips)
+        for defense, column in FIG4.cells(DEFENSES)
+    )
+
+
+def fig4_lines(wildcards):
+    """Every line Fig. 4 draws where measured: [defense, attack name]."""
+    return [[defense, column.name] for defense, column in FIG4.cells(DEFENSES)]
+
+
+def fig5a_inputs(wildcards):
+    """The ablations' recognizer, its VideoPure row's diffusion model and flow weights, and every
+    Fig. 5 (a) attack file that ran or is scheduled."""
+    require_videopure("results/fig5a.png")
+    dataset = FIG5A.dataset
+    return {
+        "frames": frames_file(dataset, DATASETS[dataset]["eval_split"]),
+        "evalset": evalset_file(dataset),
+        "checkpoint": checkpoint_path(dataset, FIG5A.model),
+        "diffusion_model": diffusion_model_dir(dataset),
+        **defense_flow_weights(FIG5A.defense),
+        "attacks": scheduled_attacks(FIG5A.cells()),
+    }

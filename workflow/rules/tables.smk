@@ -1,7 +1,7 @@
 # Stage 10: tables. Table I (paper): rows dataset x recognizer x defense, columns attacks. Table II:
 # AutoAttack through a few defenses (config 'autoattack'). The ablation tables IV, VII, VIII, IX and
 # the sweep figures 6 and 5b: VideoPure variants on one recognizer (config 'ablations', 'sweeps');
-# Table X: seconds per clip.
+# Table X: seconds per clip. Figs. 2, 3, 4 and 5 (a): on the ablations' recognizer.
 
 
 rule table1:
@@ -152,3 +152,70 @@ rule fig3:
         diffusion_adaptive=diffusion_adaptive_params("results/fig3.png"),
     script:
         "../scripts/fig3.py"
+
+
+rule fig2:
+    input:
+        unpack(fig2_inputs),
+    output:
+        png="results/fig2.png",
+        pdf="results/fig2.pdf",
+        csv="results/fig2.csv",
+        caption="results/fig2.md",
+    log:
+        "logs/fig2.log",
+    benchmark:
+        "results/benchmarks/fig2.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        config=stage_config("fig2"),
+        purifiers=fig2_purifiers,
+    script:
+        "../scripts/fig2.py"
+
+
+rule fig4:
+    input:
+        fig4_inputs,
+    output:
+        png="results/fig4.png",
+        pdf="results/fig4.pdf",
+        csv="results/fig4.csv",
+        caption="results/fig4.md",
+    log:
+        "logs/fig4.log",
+    benchmark:
+        "results/benchmarks/fig4.tsv"
+    threads: 1
+    params:
+        config=stage_config("fig4"),
+        lines=fig4_lines,
+        diffusion_adaptive=diffusion_adaptive_params("results/fig4.png"),
+    script:
+        "../scripts/fig4.py"
+
+
+rule fig5a:
+    input:
+        unpack(fig5a_inputs),
+    output:
+        png="results/fig5a.png",
+        pdf="results/fig5a.pdf",
+        csv="results/fig5a.csv",
+        caption="results/fig5a.md",
+    log:
+        "logs/fig5a.log",
+    benchmark:
+        "results/benchmarks/fig5a.tsv"
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        config=stage_config("fig5a"),
+        defense_name=lambda wildcards: FIG5A.defense,
+        defense=lambda wildcards: DEFENSES[FIG5A.defense],
+        diffusion_adaptive=diffusion_adaptive_params("results/fig5a.png"),
+    script:
+        "../scripts/fig5a.py"

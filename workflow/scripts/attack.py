@@ -1,10 +1,11 @@
-"""Rules attack_graybox, attack_adaptive, attack_variant and attack_full_gradient: adversarial
-clips of the evaluation set (float32), one output file per attack column.
+"""Rules attack_graybox, attack_adaptive, attack_variant, attack_full_gradient and attack_steps:
+adversarial clips of the evaluation set (float32), one output file per attack column.
 
 Gray-box: the attack sees the bare recognizer (computed once, evaluated through every defense).
 Adaptive: the attack differentiates through the defense in the column's gradient mode (the
 defense's default, exact or BPDA, for the +BPDA columns; the full gradient for PGD+DiffAttack),
-recorded with the clips.
+recorded with the clips. Rule attack_steps (Figs. 4 and 5 (a)) runs its own number of steps on a
+class-balanced subset.
 """
 
 import numpy as np
@@ -26,6 +27,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
     name, model = wildcards.dataset, wildcards.model
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
+    own_steps = snakemake.params.get("own_steps")  # noqa: F821
+    if own_steps is not None:
+        data = data.take(data.sample(own_steps["clips"], ctx.config["seed"]))
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}
@@ -45,6 +49,8 @@ with stage(snakemake) as ctx:  # noqa: F821
             target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
             gradient = target.gradient
         settings = attack_settings(ctx.config["attack"], column, purifier, ctx.config["seed"])
+        if own_steps is not None:
+            settings["steps"] = own_steps["steps"]
         adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
         write_h5(
             path,

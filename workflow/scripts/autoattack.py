@@ -5,7 +5,7 @@ from pathlib import Path
 
 from videopure.cache import write_h5
 from videopure.defenses import DefendedClassifier
-from videopure.evaluation.autoattack import apgd_settings, autoattack_subset, run_autoattack
+from videopure.evaluation.autoattack import apgd_settings, run_autoattack
 from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips
 from videopure.params import file_digest
 from videopure.runtime import stage
@@ -19,7 +19,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
     purifier = load_defense(config, snakemake.params.defense, ctx.device, diffusion_model)  # noqa: F821
     target = DefendedClassifier(classifier, purifier, gradient="auto")
-    subset = autoattack_subset(data.labels.numpy(), config["autoattack"]["clips"], config["seed"])
+    part = data.take(data.sample(config["autoattack"]["clips"], config["seed"]))
     settings = apgd_settings(config["autoattack"], config["attack"], purifier.stochastic, config["seed"])
     draws = config["evaluation"]["draws"] if purifier.stochastic else 1
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
@@ -28,10 +28,10 @@ with stage(snakemake) as ctx:  # noqa: F821
     params = {"dataset": wildcards.dataset, "model": wildcards.model, "defense": wildcards.defense,
               "defense_settings": purifier.settings(), "attacks": settings, "gradient": target.gradient, "draws": draws}
     arrays = run_autoattack(
-        target, DefendedClassifier(classifier, purifier, gradient="none"), data.clips[subset].to(ctx.device),
-        data.labels[subset].to(ctx.device), data.index[subset], settings, config["attack"]["batch_size"], draws,
+        target, DefendedClassifier(classifier, purifier, gradient="none"), part.clips.to(ctx.device),
+        part.labels.to(ctx.device), part.index, settings, config["attack"]["batch_size"], draws,
         partial, {"params": params, "upstream": upstream},
     )  # fmt: skip
-    subset_arrays = {"labels": data.labels[subset].numpy(), "video_ids": data.video_ids[subset], "index": data.index[subset]}
+    subset_arrays = {"labels": part.labels.numpy(), "video_ids": part.video_ids, "index": part.index}
     write_h5(output, {**arrays, **subset_arrays}, params, upstream, compression=None)
     partial.unlink()

@@ -26,7 +26,6 @@ import torch
 from videopure.attacks import build_attack
 from videopure.cache import StaleCacheError, read_h5, write_h5
 from videopure.defenses.defended import DefendedClassifier
-from videopure.evaluation.clean import cap_evaluation_set
 from videopure.evaluation.robust import predict_defended
 from videopure.params import resolve_recognizer
 
@@ -80,11 +79,6 @@ def autoattack_setup(config: Mapping[str, Any]) -> AutoAttackSetup:
             )
     dataset, model = resolve_recognizer(config, "autoattack")
     return AutoAttackSetup(dataset, model, tuple(defenses), section["clips"], section["steps"], section["eot_samples"])
-
-
-def autoattack_subset(labels: np.ndarray, clips: int | None, seed: int) -> np.ndarray:
-    """Positions in the evaluation set of the clips attacked: ``clips`` of them, class-balanced and seeded."""
-    return cap_evaluation_set(np.arange(len(labels)), labels, clips, seed)
 
 
 def run_autoattack(

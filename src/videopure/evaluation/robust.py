@@ -21,7 +21,7 @@ Columns (paper Table I and Section IV-B):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from tqdm import tqdm
 from videopure.attacks import build_attack
 from videopure.cache import StaleCacheError, read_h5, rebuild_advice
 from videopure.data.frames import load_frames
-from videopure.evaluation.clean import uint8_clips_to_tensor
+from videopure.evaluation.clean import cap_evaluation_set, uint8_clips_to_tensor
 from videopure.params import frames_params
 from videopure.defenses.base import Purifier, seeded
 from videopure.defenses.defended import DefendedClassifier, majority_vote
@@ -118,6 +118,12 @@ def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifie
         "eot_samples": eot_samples,
         "seed": seed,
     }
+
+
+def is_table1_attack(attack_config: dict[str, Any], steps: int, clips: int | None) -> bool:
+    """Whether an attack of ``steps`` steps on ``clips`` clips (None: the whole evaluation set) is
+    Table I's own (config ``attack``), so that Table I's attack files serve for it."""
+    return steps == attack_config["steps"] and clips is None
 
 
 def run_attack(
@@ -269,6 +275,21 @@ class EvalClips:
     index: np.ndarray  # position of each clip in the evaluation split (the seed key of stochastic draws)
     upstream: dict[str, str]
     class_names: tuple[str, ...]  # the dataset's, in label order: every recognizer is checked against them
+
+    def sample(self, clips: int | None, seed: int) -> np.ndarray:
+        """Positions of ``clips`` of these clips, class-balanced and seeded (:func:`cap_evaluation_set`); all for None."""
+        labels = self.labels.numpy()
+        return cap_evaluation_set(np.arange(len(labels)), labels, clips, seed)
+
+    def take(self, positions: np.ndarray) -> EvalClips:
+        """The clips at ``positions`` (e.g. :meth:`sample`'s)."""
+        return replace(
+            self,
+            clips=self.clips[positions],
+            labels=self.labels[positions],
+            video_ids=self.video_ids[positions],
+            index=self.index[positions],
+        )
 
 
 def defense_specs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,32 @@
+"""Rule fig2: results/fig2.{png,pdf,csv,md}: a few gray-box PGD clips of the ablations' recognizer
+purified by DDIM inversion and by temporal DDIM inversion (Table IV's first two rows), the
+differences from the adversarial clip, and the recognizer's prediction on each."""
+
+import torch
+
+from videopure.cache import write_text_atomic
+from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, read_attack_clips
+from videopure.params import resolve_recognizer
+from videopure.plots.inversions import InversionGrid, fig2_caption, fig2_data, plot_fig2
+from videopure.runtime import stage
+
+with stage(snakemake) as ctx:  # noqa: F821
+    inputs, output, specs = snakemake.input, snakemake.output, snakemake.params.purifiers  # noqa: F821
+    dataset, model = resolve_recognizer(ctx.config, "ablations")
+    data = load_eval_clips(ctx.config, dataset, inputs.frames, inputs.evalset)
+    classifier = load_classifier(ctx.config, dataset, model, inputs.checkpoint, data.class_names, ctx.device)
+    attack = read_attack_clips(inputs.pgd, data, model, "pgd")
+    shown = data.sample(ctx.config["figures"]["fig2"]["clips"], ctx.config["seed"])
+    images = {"x_adv": attack.clips[shown]}
+    for name, spec in specs.items():  # deterministic: no seed decides what they show
+        purifier = load_defense(ctx.config, spec, ctx.device, inputs.diffusion_model)
+        images[name] = purifier(images["x_adv"].to(ctx.device), gradient="none")[:, 0].cpu()
+    with torch.no_grad():
+        predictions = {name: classifier(clips.to(ctx.device)).argmax(-1).cpu().numpy() for name, clips in images.items()}
+    part = data.take(shown)
+    table = fig2_data(part.clips, images, predictions, part.labels.numpy(), part.video_ids, data.class_names)
+    grid = InversionGrid.from_clips(images)
+    plot_fig2(grid, table, output.png, output.pdf)
+    write_text_atomic(output.csv, table.to_csv(index=False))
+    caption = fig2_caption(dataset, model, attack.params["attack"], purifier.tstar, grid.scale, len(shown))
+    write_text_atomic(output.caption, caption + "\n")

@@ -22,7 +22,7 @@ run: setup
 	$(BIN)/snakemake --cores 4 results/table1.csv
 
 # pytest includes `snakemake --lint` and `snakefmt --check` (tests/test_workflow_static.py). Two
-# workers: the smoke builds' tests (one xdist group, so each shared build is made once) on one,
-# every other test on the other while the builds' jobs wait on each other.
+# workers, a test file each at a time: tests/test_workflow.py's smoke builds are made once, on one
+# worker, while the other runs the other files.
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -107,6 +107,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"autoattack": {"defenses": ["Nope"]}}, "autoattack.defenses"),
         ({"autoattack": {"model": "I3D"}}, "autoattack.model"),
         ({"autoattack": {"steps": 0}}, "autoattack.steps"),
+        # JPEG has no exact gradient (BPDA only): an exact-gradient AutoAttack through it is refused
+        ({"autoattack": {"defenses": ["JPEG", "Ours"], "gradient": "exact"}}, "autoattack.gradient"),
         ({"diagnostics": {"graybox_references": {"X": {"type": "jpeg", "quality": 150}}}}, "diagnostics.graybox_references.X"),
         ({"diagnostics": {"graybox_references": {"Y": {"type": "diffpure_ddpm", "tstar": 300}}}}, "diagnostics.graybox_references.Y"),
         ({"attack": {"norm": "l2"}}, "attack.norm"),
@@ -265,3 +267,12 @@ def test_a_job_sees_the_config_keys_its_rule_declares_and_no_other(mini):
         with pytest.raises(UndeclaredConfigError, match=rf"rule predict reads config key '{key}'.*STAGE_CONFIG"):
             read()
     assert view["datasets"]["mini"].get("no_such_key", "absent") == "absent"  # as in the full config
+
+
+def test_an_exact_gradient_autoattack_is_accepted_through_differentiable_defenses(mini):
+    """The refusal above is JPEG's: Temporal Shuffle, DiffPure_DDPM and VideoPure have an exact gradient."""
+    from videopure.evaluation.autoattack import autoattack_setup
+
+    config = validate_config({**mini, "autoattack": {"gradient": "exact"}})
+    assert autoattack_setup(config).gradient == "exact"
+    assert autoattack_setup(config).defenses == ("TemporalShuffle", "DiffPure_DDPM", "Ours")

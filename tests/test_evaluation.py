@@ -218,8 +218,12 @@ def test_table2_marks_a_row_not_run_and_names_the_fill_command():
     from videopure.tables.table1 import NOT_RUN, not_run_note
     from videopure.tables.table2 import COLUMNS, collect_table2
 
-    setup = AutoAttackSetup("mini", "NL", ("DiffPure_DDPM",), 30, 100, 20)
+    from videopure.tables.table2 import table2_caption
+
+    setup = AutoAttackSetup("mini", "NL", ("DiffPure_DDPM",), 30, 100, 20, "auto")
     table, cells = collect_table2(setup, {"DiffPure_DDPM": None})
+    caption = table2_caption(setup, {"norm": "linf", "eps": 4 / 255}, cells)
+    assert "by each defense's default gradient (no row measured)" in caption
     assert list(table.columns) == list(COLUMNS) and table.loc[0, "Robust Acc"] == NOT_RUN and table.loc[0, "Clips"] == 30
     assert cells == [{"defense": "DiffPure_DDPM", "status": NOT_RUN}]
     note = not_run_note(table, ["Defense"], {"reason": "no GPU", "fill_command": "snakemake results/table2.csv"})

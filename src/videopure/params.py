@@ -53,6 +53,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "table10": (),
     "autoattack": (
         *RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "autoattack.clips", "autoattack.steps", "autoattack.eot_samples",
+        "autoattack.gradient",
         "attack.eps", "attack.norm", "attack.batch_size", "evaluation.draws",
     ),
     "table2": ("datasets", "defenses", "autoattack", "attack.eps", "attack.norm"),

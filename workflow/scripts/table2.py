@@ -12,7 +12,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     setup, inputs = autoattack_setup(ctx.config), snakemake.input  # noqa: F821
     diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
     table, cells = collect_table2(setup, {defense: inputs[defense] if defense in inputs.keys() else None for defense in setup.defenses})
-    caption = table2_caption(setup, ctx.config["attack"])
+    caption = table2_caption(setup, ctx.config["attack"], cells)
     output = snakemake.output  # noqa: F821
     write_text_atomic(output.csv, table.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(table, caption, not_run_note(table, ["Defense"], diffusion_adaptive)))

@@ -2,8 +2,9 @@
 
 The paper runs AutoAttack with BPDA on 30 random UCF-101 clips ("10.3 hours for APGD-CE on one
 video"). Here each sub-attack (:mod:`videopure.attacks.apgd`) differentiates through the defense
-in its default gradient mode (exact where the defense is differentiable, BPDA otherwise, as Table
-I's +BPDA columns) with AutoAttack's EOT draws for a stochastic defense, on a class-balanced,
+in its default gradient mode (config ``autoattack.gradient: auto``, as Table I's +BPDA columns: BPDA
+through the diffusion defenses and JPEG, exact through the other classical ones) or by the exact
+gradient (``exact``, through every diffusion model call: beyond the paper) with AutoAttack's EOT draws for a stochastic defense, on a class-balanced,
 seeded subset of the evaluation set. Every adversarial clip is then classified through the defense
 as Table I's rows are (seeded draws). A clip counts as robust only if it withstands both
 sub-attacks: AutoAttack's worst case per clip.
@@ -26,6 +27,7 @@ import torch
 from videopure.attacks import build_attack
 from videopure.cache import StaleCacheError, read_h5, write_h5
 from videopure.defenses.defended import DefendedClassifier
+from videopure.defenses.registry import resolve_defense
 from videopure.evaluation.robust import predict_defended
 from videopure.params import resolve_recognizer
 
@@ -45,6 +47,7 @@ class AutoAttackSetup:
     clips: int | None
     steps: int
     eot_samples: int
+    gradient: str  # the defended recognizer's gradient mode: "auto" (the paper's BPDA) or "exact"
 
 
 def apgd_settings(section: Mapping[str, Any], attack: Mapping[str, Any], stochastic: bool, seed: int) -> dict[str, Any]:
@@ -66,7 +69,8 @@ PAPER_DEFENSES = ("TemporalShuffle", "DiffPure_DDPM", "Ours")
 
 def autoattack_setup(config: Mapping[str, Any]) -> AutoAttackSetup:
     """Resolve ``autoattack``: its defenses must be Table I rows (null: those of the paper's rows the
-    config has); its dataset and recognizer as :func:`~videopure.params.resolve_recognizer` says."""
+    config has), each differentiable for ``gradient: exact``; its dataset and recognizer as
+    :func:`~videopure.params.resolve_recognizer` says."""
     section = config["autoattack"]
     if section["defenses"] is None:
         defenses = [name for name in PAPER_DEFENSES if name in config["defenses"]]
@@ -77,8 +81,18 @@ def autoattack_setup(config: Mapping[str, Any]) -> AutoAttackSetup:
             raise ValueError(
                 f"config key 'autoattack.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})"
             )
+    gradient = section["gradient"]
+    if gradient == "exact":
+        without = [name for name in defenses if not resolve_defense(config["defenses"][name]["type"]).exact_gradient]
+        if without:
+            raise ValueError(
+                f"config key 'autoattack.gradient': exact, but {without} have no exact gradient (not differentiable); "
+                "use auto (BPDA through them) or leave them out of 'autoattack.defenses'"
+            )
     dataset, model = resolve_recognizer(config, "autoattack")
-    return AutoAttackSetup(dataset, model, tuple(defenses), section["clips"], section["steps"], section["eot_samples"])
+    return AutoAttackSetup(
+        dataset, model, tuple(defenses), section["clips"], section["steps"], section["eot_samples"], gradient
+    )
 
 
 def run_autoattack(

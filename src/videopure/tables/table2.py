@@ -50,12 +50,14 @@ def collect_table2(setup, paths: Mapping[str, str | Path | None]) -> tuple[pd.Da
     return pd.DataFrame.from_records(records, columns=list(COLUMNS)), cells
 
 
-def table2_caption(setup, attack: Mapping[str, Any]) -> str:
-    """What every number of Table II was measured under."""
+def table2_caption(setup, attack: Mapping[str, Any], cells: list[dict[str, Any]]) -> str:
+    """What every number of Table II was measured under; ``cells``: :func:`collect_table2`'s."""
+    gradients = ", ".join(f"{cell['defense']} {cell['gradient']}" for cell in cells if cell["status"] == "measured")
+    through = "the exact gradient (beyond the paper)" if setup.gradient == "exact" else "each defense's default gradient"
     return (
         f"Table II: accuracy (%) under AutoAttack's APGD-CE and APGD-DLR ({attack['norm']}, eps={attack['eps']:.4g}, "
         f"{setup.steps} steps, {setup.eot_samples} EOT draws per gradient for stochastic defenses, one restart) through "
-        "the defense (its exact gradient where it is differentiable, BPDA otherwise); Robust Acc counts a clip only "
+        f"the defense by {through} ({gradients or 'no row measured'}); Robust Acc counts a clip only "
         f"if both fail (worst case per clip); {setup.dataset} {setup.model}, a class-balanced seeded subset of at most "
         f"{setup.clips} clips of the evaluation set. Paper: Robust Acc alone, on 30 random UCF-101 clips."
     )

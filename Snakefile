@@ -17,6 +17,10 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+# snakemake artifact --report results/report.zip: every table and figure with its caption.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
@@ -31,3 +35,9 @@ rule all:
     default_target: True
     input:
         "results/table1.csv",
+
+
+# Every table and figure of the paper the workflow builds, in one command (docs/usage.md).
+rule artifact:
+    input:
+        ARTIFACT,

@@ -59,6 +59,25 @@ def machine_description() -> str:
     return text
 
 
+def software_versions() -> dict[str, str]:
+    """Python, the platform, and the installed version of every package the project pins (its
+    requirements files, read here so that the list has one home)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from videopure.config import REPO_ROOT
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for requirements in ("requirements.txt", "requirements-nodeps.txt"):
+        for line in (REPO_ROOT / requirements).read_text().splitlines():
+            name = line.split("#")[0].split("==")[0].strip()
+            if name:
+                try:
+                    versions[name] = version(name)
+                except PackageNotFoundError:
+                    versions[name] = "not installed"
+    return versions
+
+
 def stop_with_parent(interval: float = 2.0, grace: float = 30.0) -> threading.Thread:
     """End this process when the one that started it dies (Snakemake killed with ``kill -9``), so
     that no orphaned job keeps writing beside a rerun. Call it from the main thread.

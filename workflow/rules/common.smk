@@ -124,6 +124,12 @@ FLOWS = {
     if flow_spec(spec) is not None
 }
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
+# Every table and figure of the paper the workflow builds (rule artifact).
+ARTIFACT = [
+    *(f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10)),
+    *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
+    "results/config.yaml",
+]
 ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]
 FULL_GRADIENT_SLUGS = [column.slug for column in FULL_GRADIENT_COLUMNS]
 
@@ -518,19 +524,26 @@ def fig3_inputs(wildcards):
     return inputs
 
 
-def fig2_inputs(wildcards):
-    """The ablations' recognizer, its gray-box PGD clips, and the diffusion model and flow weights of
-    the VideoPure row whose Table IV variants Fig. 2 shows."""
-    require_videopure("results/fig2.png")
-    dataset, model = ABLATIONS.dataset, ABLATIONS.model
+def videopure_row_inputs(target):
+    """What purifying clips of the ablations' recognizer with its VideoPure row reads (Figs. 2 and 5 (a)):
+    the evaluation set, the recognizer, the diffusion model and the row's flow weights.
+    """
+    require_videopure(target)
+    dataset = ABLATIONS.dataset
     return {
         "frames": frames_file(dataset, DATASETS[dataset]["eval_split"]),
         "evalset": evalset_file(dataset),
-        "checkpoint": checkpoint_path(dataset, model),
-        "pgd": graybox_file(dataset, model, "pgd"),
+        "checkpoint": checkpoint_path(dataset, ABLATIONS.model),
         "diffusion_model": diffusion_model_dir(dataset),
         **defense_flow_weights(ABLATIONS.defense),
     }
+
+
+def fig2_inputs(wildcards):
+    """The VideoPure row's inputs (Table IV's variants of it are Fig. 2's) and the gray-box PGD clips."""
+    inputs = videopure_row_inputs("results/fig2.png")
+    inputs["pgd"] = graybox_file(ABLATIONS.dataset, ABLATIONS.model, "pgd")
+    return inputs
 
 
 def fig2_purifiers(wildcards):
@@ -582,15 +595,7 @@ def fig4_lines(wildcards):
 
 
 def fig5a_inputs(wildcards):
-    """The ablations' recognizer, its VideoPure row's diffusion model and flow weights, and every
-    Fig. 5 (a) attack file that ran or is scheduled."""
-    require_videopure("results/fig5a.png")
-    dataset = FIG5A.dataset
-    return {
-        "frames": frames_file(dataset, DATASETS[dataset]["eval_split"]),
-        "evalset": evalset_file(dataset),
-        "checkpoint": checkpoint_path(dataset, FIG5A.model),
-        "diffusion_model": diffusion_model_dir(dataset),
-        **defense_flow_weights(FIG5A.defense),
-        "attacks": scheduled_attacks(FIG5A.cells()),
-    }
+    """The VideoPure row's inputs, and every Fig. 5 (a) attack file that ran or is scheduled."""
+    inputs = videopure_row_inputs("results/fig5a.png")
+    inputs["attacks"] = scheduled_attacks(FIG5A.cells())
+    return inputs

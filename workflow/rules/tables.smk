@@ -14,7 +14,9 @@ rule table1:
         ],
         predictions=table1_predictions(),
     output:
-        csv="results/table1.csv",
+        csv=report(
+            "results/table1.csv", caption="../report/table1.rst", category="Tables"
+        ),
         markdown="results/table1.md",
         clean="results/clean_accuracy.csv",
         clips="results/table1_clips.csv",
@@ -35,7 +37,11 @@ rule ablation_table:
     input:
         unpack(ablation_predictions),
     output:
-        csv="results/{table}.csv",
+        csv=report(
+            "results/{table}.csv",
+            caption="../report/ablation_table.rst",
+            category="Tables",
+        ),
         markdown="results/{table}.md",
         settings="results/{table}_settings.json",
     log:
@@ -78,7 +84,9 @@ rule table10:
     input:
         lambda wildcards: speed_report(),
     output:
-        csv="results/table10.csv",
+        csv=report(
+            "results/table10.csv", caption="../report/table10.rst", category="Tables"
+        ),
         markdown="results/table10.md",
     log:
         "logs/table10.log",
@@ -95,7 +103,9 @@ rule sweep_figure:
     input:
         unpack(sweep_predictions),
     output:
-        png="results/{figure}.png",
+        png=report(
+            "results/{figure}.png", caption="../report/figure.rst", category="Figures"
+        ),
         pdf="results/{figure}.pdf",
         csv="results/{figure}.csv",
         caption="results/{figure}.md",
@@ -119,7 +129,9 @@ rule table2:
     input:
         unpack(table2_inputs),
     output:
-        csv="results/table2.csv",
+        csv=report(
+            "results/table2.csv", caption="../report/table2.rst", category="Tables"
+        ),
         markdown="results/table2.md",
         settings="results/table2_settings.json",
     log:
@@ -138,7 +150,9 @@ rule fig3:
     input:
         unpack(fig3_inputs),
     output:
-        png="results/fig3.png",
+        png=report(
+            "results/fig3.png", caption="../report/figure.rst", category="Figures"
+        ),
         pdf="results/fig3.pdf",
         csv="results/fig3.csv",
         caption="results/fig3.md",
@@ -158,7 +172,9 @@ rule fig2:
     input:
         unpack(fig2_inputs),
     output:
-        png="results/fig2.png",
+        png=report(
+            "results/fig2.png", caption="../report/figure.rst", category="Figures"
+        ),
         pdf="results/fig2.pdf",
         csv="results/fig2.csv",
         caption="results/fig2.md",
@@ -180,7 +196,9 @@ rule fig4:
     input:
         fig4_inputs,
     output:
-        png="results/fig4.png",
+        png=report(
+            "results/fig4.png", caption="../report/figure.rst", category="Figures"
+        ),
         pdf="results/fig4.pdf",
         csv="results/fig4.csv",
         caption="results/fig4.md",
@@ -201,7 +219,9 @@ rule fig5a:
     input:
         unpack(fig5a_inputs),
     output:
-        png="results/fig5a.png",
+        png=report(
+            "results/fig5a.png", caption="../report/figure.rst", category="Figures"
+        ),
         pdf="results/fig5a.pdf",
         csv="results/fig5a.csv",
         caption="results/fig5a.md",
@@ -219,3 +239,27 @@ rule fig5a:
         diffusion_adaptive=diffusion_adaptive_params("results/fig5a.png"),
     script:
         "../scripts/fig5a.py"
+
+
+# What the report records beside the results: the config and the software they were made with.
+rule provenance:
+    output:
+        config=report(
+            "results/config.yaml",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+        software=report(
+            "results/software.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        "logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
+    threads: 1
+    params:
+        config=stage_config("provenance"),
+    script:
+        "../scripts/provenance.py"

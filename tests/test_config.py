@@ -107,6 +107,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"autoattack": {"defenses": ["Nope"]}}, "autoattack.defenses"),
         ({"autoattack": {"model": "I3D"}}, "autoattack.model"),
         ({"autoattack": {"steps": 0}}, "autoattack.steps"),
+        ({"datasets": {"mini": {"source": "generated", "classifiers": {"NL": {"config": "x"}},
+                                "frame_files": {"template": "{}.png"}}}}, "datasets.mini.frame_files"),
         # JPEG has no exact gradient (BPDA only): an exact-gradient AutoAttack through it is refused
         ({"autoattack": {"defenses": ["JPEG", "Ours"], "gradient": "exact"}}, "autoattack.gradient"),
         ({"diagnostics": {"graybox_references": {"X": {"type": "jpeg", "quality": 150}}}}, "diagnostics.graybox_references.X"),
@@ -221,7 +223,7 @@ def test_every_config_key_reaches_jobs_through_rule_params_or_shapes_the_job_gra
     """Scope: Snakemake reruns a job when its params change. Each config key is read by the stages
     that declare it (passed as params.config, so recorded) or only where the job graph is built;
     and every declared key is one the schema knows, so no declaration names a key no stage gets."""
-    from videopure.params import GRAPH_CONFIG, STAGE_CONFIG
+    from videopure.params import GRAPH_CONFIG, OPTIONAL_CONFIG, STAGE_CONFIG
 
     config = load_config(REPO / "config" / profile)
     patterns = {key for keys in STAGE_CONFIG.values() for key in ("seed", *keys)} | set(GRAPH_CONFIG)
@@ -234,7 +236,8 @@ def test_every_config_key_reaches_jobs_through_rule_params_or_shapes_the_job_gra
     known = set(leaf_keys(config)) | {prefix for key in leaf_keys(config) for prefix in _prefixes(key)}
     for stage, keys in STAGE_CONFIG.items():
         for dataset in config["datasets"]:
-            unknown = {key.format(dataset=dataset) for key in keys} - known - {"generator"}
+            optional = {key.format(dataset=dataset) for key in OPTIONAL_CONFIG}
+            unknown = {key.format(dataset=dataset) for key in keys} - known - optional - {"generator"}
             assert not unknown, f"stage {stage} declares keys the {profile} config does not hold: {unknown}"
 
 
@@ -276,3 +279,12 @@ def test_an_exact_gradient_autoattack_is_accepted_through_differentiable_defense
     config = validate_config({**mini, "autoattack": {"gradient": "exact"}})
     assert autoattack_setup(config).gradient == "exact"
     assert autoattack_setup(config).defenses == ("TemporalShuffle", "DiffPure_DDPM", "Ours")
+
+
+@pytest.mark.parametrize("template", ["frame.png", "{name}.png", "{:d}/{:d}.png", "{}/x.png"])
+def test_a_frame_file_template_that_names_no_file_per_frame_is_refused(template):
+    from videopure.data.frames import check_frame_files
+
+    with pytest.raises(ValueError, match="template"):
+        check_frame_files({"template": template, "start_index": 0})
+    check_frame_files({"template": "{}.png", "start_index": 0})

@@ -127,6 +127,31 @@ def test_load_clip_video_matches_mmaction_pipeline(tmp_path: Path) -> None:
     np.testing.assert_array_equal(ours, np.stack(results["imgs"]))
 
 
+def test_frame_folders_of_other_works_are_read_as_they_are_named(tmp_path: Path) -> None:
+    """32 PNG frames 0.png ... 31.png, already at the clip's size: read with frame_files {"{}.png",
+    start 0} the clip is the folder's frames exactly, as mmaction2 reads them with that filename_tmpl
+    and start_index; under mmaction2's default names the folder has no frame to read."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    frames = np.random.default_rng(2).integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
+    for index, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{index}.png"), frame[..., ::-1])  # OpenCV writes BGR
+    clip = {"num_frames": 32, "frame_interval": 1, "short_side": 16, "crop": 16}
+    record = VideoRecord(path=folder, label=0, video_id="clip", total_frames=32)
+    frame_files = {"template": "{}.png", "start_index": 0}
+    ours = load_clip(record, clip, "error", frame_files=frame_files)
+    np.testing.assert_array_equal(ours, frames)
+    results = {"frame_dir": str(folder), "total_frames": 32, "start_index": 0, "filename_tmpl": "{}.png", "modality": "RGB"}
+    for transform in (SampleFrames(clip_len=32, frame_interval=1, num_clips=1, test_mode=True), RawFrameDecode()):
+        results = transform(results)
+    np.testing.assert_array_equal(ours, np.stack(results["imgs"]))
+    with pytest.raises(DataError, match=r"img_00001\.jpg' is missing or unreadable"):
+        load_clip(record, clip, "error")
+    out = tmp_path / "frames.h5"  # the frames stage reads them as its params name them
+    extract_frames(VideoList((record,), ("a",)), clip, "error", out, {"frame_files": frame_files})
+    np.testing.assert_array_equal(read_h5(out)["frames"][0], frames)
+
+
 def test_load_clip_rawframes_matches_mmaction_pipeline(tmp_path: Path) -> None:
     folder = tmp_path / "clip"
     folder.mkdir()

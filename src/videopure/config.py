@@ -67,6 +67,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 def check_cross_fields(config: dict[str, Any]) -> None:
     """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
+    from videopure.data.frames import check_frame_files
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
     from videopure.evaluation.autoattack import autoattack_setup
@@ -102,6 +103,16 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
+        if "frame_files" in dataset:
+            if dataset["source"] != "rawframes":
+                raise ConfigError(
+                    f"config key 'datasets.{name}.frame_files': only a rawframes dataset reads frame folders "
+                    f"(source is {dataset['source']!r}); remove it"
+                )
+            try:
+                check_frame_files(dataset["frame_files"])
+            except ValueError as error:
+                raise ConfigError(f"config key 'datasets.{name}.frame_files': {error}") from None
         clip = dataset["clip"]
         if clip["crop"] > clip["short_side"]:
             raise ConfigError(

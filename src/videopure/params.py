@@ -25,7 +25,14 @@ FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "cl
 
 # Config keys by stage (a workflow script's name); "{dataset}" is the job's dataset. Every stage also
 # reads "seed", with which runtime.stage seeds it.
-FRAMES_CONFIG = (*(f"datasets.{{dataset}}.{key}" for key in (*FRAME_KEYS, "eval_split", "subset")), "generator")
+#: Declared keys a config may leave out (the schema gives them no default): a dataset's frame_files,
+#: which a rawframes dataset alone reads and records (frames_params), so that declaring it changes
+#: no other dataset's frames parameters.
+OPTIONAL_CONFIG = ("datasets.{dataset}.frame_files",)
+FRAMES_CONFIG = (
+    *(f"datasets.{{dataset}}.{key}" for key in (*FRAME_KEYS, "eval_split", "subset", "frame_files")),
+    "generator",
+)
 RECOGNIZER_CONFIG = (*FRAMES_CONFIG, "datasets.{dataset}.classifiers")
 DIFFUSION_CONFIG = ("diffusion.dtype",)
 BATCH_CONFIG = ("evaluation.batch_size",)
@@ -161,6 +168,10 @@ def frames_params(config: dict[str, Any], dataset: str, split: str) -> dict[str,
     params["split_name"] = split
     if split == spec["eval_split"]:
         params["subset"] = spec["subset"]
+    if spec["source"] == "rawframes":
+        from videopure.data.frames import DEFAULT_FRAME_FILES
+
+        params["frame_files"] = {**DEFAULT_FRAME_FILES, **spec.get("frame_files", {})}
     if spec["source"] == "generated":
         params["generator"] = config["generator"]
         params["seed"] = config["seed"]

@@ -32,7 +32,19 @@ log = logging.getLogger(__name__)
 
 FRAME_TEMPLATE = "img_{:05d}.jpg"
 """Frame file names of ``rawframes`` folders: mmaction2's default ``filename_tmpl``, numbered
-from 1 (``RawframeDataset``'s default ``start_index``)."""
+from 1 (``RawframeDataset``'s default ``start_index``); config ``frame_files`` names others."""
+DEFAULT_FRAME_FILES = {"template": FRAME_TEMPLATE, "start_index": 1}
+
+
+def check_frame_files(frame_files: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``frame_files``' template names a distinct file for each frame number."""
+    template, start = frame_files["template"], frame_files["start_index"]
+    try:
+        names = {template.format(start), template.format(start + 1)}
+    except (IndexError, KeyError, ValueError) as error:
+        raise ValueError(f"template {template!r} does not format a frame number ({error}); e.g. 'img_{{:05d}}.jpg'") from None
+    if len(names) < 2 or any("/" in name for name in names):
+        raise ValueError(f"template {template!r} must give each frame number its own file name in the folder")
 
 
 @dataclass(frozen=True)
@@ -114,12 +126,20 @@ def resize_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
     return np.ascontiguousarray(resized[:, top : top + crop, left : left + crop])
 
 
-def load_clip(record: VideoRecord, clip: dict[str, Any], short_video: str, *, name: str = "<name>") -> np.ndarray:
+def load_clip(
+    record: VideoRecord,
+    clip: dict[str, Any],
+    short_video: str,
+    *,
+    name: str = "<name>",
+    frame_files: dict[str, Any] = DEFAULT_FRAME_FILES,
+) -> np.ndarray:
     """Decode, sample, resize and crop one record's test clip.
 
     Videos are read with decord (one decoding thread, as mmaction2's ``DecordInit`` default;
     ``get_batch`` as ``DecordDecode(mode='accurate')``); frame folders with OpenCV, BGR -> RGB,
-    as ``RawFrameDecode``.
+    as ``RawFrameDecode``, the files named by ``frame_files`` (``template`` formats the frame's
+    number, the first being ``start_index``: mmaction2's ``filename_tmpl`` and ``start_index``).
 
     Returns:
         uint8 (T, crop, crop, 3), RGB.
@@ -130,7 +150,7 @@ def load_clip(record: VideoRecord, clip: dict[str, Any], short_video: str, *, na
     if record.total_frames is None:
         frames = _decode_video(record.path, clip, short_video, name)
     else:
-        frames = _read_frame_folder(record.path, record.total_frames, clip, short_video, name)
+        frames = _read_frame_folder(record.path, record.total_frames, clip, short_video, name, frame_files)
     return resize_crop(frames, clip["short_side"], clip["crop"])
 
 
@@ -159,13 +179,15 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
     return DataError(f"video '{path}' cannot be decoded ({reason}); re-download it or remove it from the split list")
 
 
-def _read_frame_folder(folder: Path, total: int, clip: dict[str, Any], short_video: str, name: str) -> np.ndarray:
+def _read_frame_folder(
+    folder: Path, total: int, clip: dict[str, Any], short_video: str, name: str, frame_files: dict[str, Any]
+) -> np.ndarray:
     indices = sample_indices(total, clip, short_video, folder, name=name)
     decoded: dict[int, np.ndarray] = {}  # a looped clip repeats frames: read each file once
     for index in indices.tolist():
         if index in decoded:
             continue
-        path = folder / FRAME_TEMPLATE.format(index + 1)
+        path = folder / frame_files["template"].format(index + frame_files["start_index"])
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise DataError(
@@ -222,8 +244,9 @@ def extract_frames(
     The file holds ``frames`` uint8 (N, T, crop, crop, 3), ``labels`` int64, ``video_ids``,
     ``class_names`` and ``video_identities`` (:func:`video_identity` of each video, so the file's
     identity changes with any video's content); its ``params`` are the caller's plus ``num_clips``
-    = N (one clip per video). Every video is decoded before anything is written, so a bad video
-    leaves no file.
+    = N (one clip per video). Frame folders are read as ``params["frame_files"]`` names their files
+    (mmaction2's default where absent). Every video is decoded before anything is written, so a bad
+    video leaves no file.
 
     Args:
         threads: videos decoded concurrently (each with one decoder thread); the result does not
@@ -235,6 +258,7 @@ def extract_frames(
         ValueError: an empty list, or ``params["num_clips"]`` that disagrees with the list.
     """
     records = video_list.records
+    frame_files = params.get("frame_files", DEFAULT_FRAME_FILES)
     if not records:
         raise ValueError("extract_frames: the video list is empty")
     if params.get("num_clips", len(records)) != len(records):
@@ -247,7 +271,11 @@ def extract_frames(
     try:
         # map() yields in list order, so the array and the first error reported are deterministic.
         clips = pool.map(
-            lambda record: (load_clip(record, clip, short_video, name=name), video_identity(record.path)), records
+            lambda record: (
+                load_clip(record, clip, short_video, name=name, frame_files=frame_files),
+                video_identity(record.path),
+            ),
+            records,
         )
         for index, (array, identity) in enumerate(
             tqdm(clips, total=len(records), desc=f"frames {out_path.name}", unit="video")

@@ -152,6 +152,38 @@ def test_frame_folders_of_other_works_are_read_as_they_are_named(tmp_path: Path)
     np.testing.assert_array_equal(read_h5(out)["frames"][0], frames)
 
 
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("missing", r"frame '.*/clip/2\.png' is missing or unreadable"),
+        ("not_an_image", r"frame '.*/clip/2\.png' is missing or unreadable"),
+        ("empty", r"frame '.*/clip/0\.png' is missing or unreadable"),
+        ("mixed_sizes", r"frames of '.*/clip' differ in size"),
+    ],
+)
+def test_a_bad_frame_folder_is_named_and_nothing_is_written(tmp_path: Path, fault: str, message: str) -> None:
+    """A frame missing in the middle, a file matching the pattern that is no image, an empty folder,
+    frames of mixed sizes: a DataError naming the file (or the folder), and no frames file."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for index in range(4):
+        size = 12 if fault == "mixed_sizes" and index == 3 else 8
+        cv2.imwrite(str(folder / f"{index}.png"), np.full((size, size, 3), index * 60, np.uint8))
+    if fault == "missing":
+        (folder / "2.png").unlink()
+    elif fault == "not_an_image":
+        (folder / "2.png").write_text("not a PNG")
+    elif fault == "empty":
+        for path in folder.iterdir():
+            path.unlink()
+    record = VideoRecord(path=folder, label=0, video_id="clip", total_frames=4)
+    clip = {"num_frames": 4, "frame_interval": 1, "short_side": 8, "crop": 8}
+    out = tmp_path / "frames.h5"
+    with pytest.raises(DataError, match=message):
+        extract_frames(VideoList((record,), ("a",)), clip, "error", out, {"frame_files": {"template": "{}.png", "start_index": 0}})
+    assert list(tmp_path.glob("frames*")) == []
+
+
 def test_load_clip_rawframes_matches_mmaction_pipeline(tmp_path: Path) -> None:
     folder = tmp_path / "clip"
     folder.mkdir()

@@ -8,6 +8,7 @@ so a script run by hand gets the same checks and defaults as the workflow.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ def _key_path(error) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "<top level>"
 
 
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The config schema (workflow/schemas/config.schema.yaml), parsed once per process."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
 def _schema_validator():
     """A validator of the config schema that fills in defaults as it descends, as Snakemake's
     ``validate(config, schema)`` does (so a job and the workflow see the same config), without
@@ -43,7 +50,7 @@ def _schema_validator():
         yield from validate_properties(validator, properties, instance, schema)
 
     filling = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults})
-    return filling(yaml.safe_load(SCHEMA_PATH.read_text()))
+    return filling(schema())
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from videopure.config import SCHEMA_PATH, ConfigError
+from videopure.config import ConfigError, schema
 
 FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "clip", "short_video")
 
@@ -70,7 +68,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "fig2": ("datasets", "generator", "ablations", *DIFFUSION_CONFIG, "figures.fig2"),
     "fig4": ("datasets", "ablations", "figures.fig4", "attack.steps"),
     "fig5a": ("datasets", "generator", "ablations", "evaluation", *DIFFUSION_CONFIG, "figures.fig5a"),
-    "provenance": tuple(yaml.safe_load(SCHEMA_PATH.read_text())["properties"]),  # the whole config
+    "provenance": tuple(schema()["properties"]),  # the whole config
 }
 # Config keys no stage reads: how jobs run (threads, device), or which jobs exist and what they read
 # (which adaptive cells run, the diffusion model's path). Snakemake sees a change to one as other

@@ -1,9 +1,9 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
 # attacks go through the defense, so their path carries it. The VideoPure variants, the
-# full-gradient attack and the figures' attacks at their own steps reuse rule attack_adaptive with their own columns and
-# logs: the full-gradient attack through a diffusion defense's UNet costs several times the others
-# together.
+# full-gradient attack and the figures' attacks at their own steps reuse rule attack_adaptive with
+# their own columns and logs: the full-gradient attack through a diffusion defense's UNet costs
+# several times the others together.
 
 
 rule attack_graybox:
@@ -94,7 +94,7 @@ use rule attack_adaptive as attack_steps with:
         "results/benchmarks/attack_steps/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.tsv"
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in DEFENSES),
-        column="pgd|pgd_bpda|pgd_diffattack",
+        column="|".join({**FIG4_ATTACKS, **STEPS_METRICS}),
         steps=r"\d+",
         clips=r"\d+|all",
     params:

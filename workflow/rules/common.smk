@@ -28,8 +28,8 @@ from videopure.evaluation.trajectories import (
     trajectory_settings,
 )
 from videopure.flow.train import RAFTTraining
-from videopure.plots.defenses import fig4_setup
-from videopure.plots.sweeps import fig5a_setup
+from videopure.plots.defenses import FIG4_ATTACKS, fig4_setup
+from videopure.plots.sweeps import STEPS_METRICS, fig5a_setup
 from videopure.params import STAGE_CONFIG, declared_config, resolve_recognizer
 from videopure.paths import (
     adaptive_file,
@@ -568,10 +568,11 @@ def attack_at_steps(dataset, model, defense, column, steps, clips):
     return adaptive_file(dataset, model, defense, column)
 
 
-def scheduled_attacks(cells):
-    """The files of ``cells`` (defense, column slug, steps, clips) on the ablations' recognizer whose
-    attack ran or is scheduled (through a diffusion defense, as Table I's cells)."""
-    dataset, model = resolve_recognizer(config, "ablations")
+def scheduled_attacks(setup, cells):
+    """The files of ``cells`` (defense, column slug, steps, clips) on a figure ``setup``'s dataset and
+    recognizer whose attack ran or is scheduled (through a diffusion defense, as Table I's cells).
+    """
+    dataset, model = setup.dataset, setup.model
     paths = [
         (attack_at_steps(dataset, model, *cell), cell[0] in DIFFUSION_DEFENSES)
         for cell in cells
@@ -583,10 +584,11 @@ def scheduled_attacks(cells):
 
 def fig4_inputs(wildcards):
     """Fig. 4's attack files, one per (defense, attack) line whose attack ran or is scheduled."""
-    return scheduled_attacks(
+    cells = [
         (defense, column.slug, FIG4.steps, FIG4.clips)
         for defense, column in FIG4.cells(DEFENSES)
-    )
+    ]
+    return scheduled_attacks(FIG4, cells)
 
 
 def fig4_lines(wildcards):
@@ -597,5 +599,5 @@ def fig4_lines(wildcards):
 def fig5a_inputs(wildcards):
     """The VideoPure row's inputs, and every Fig. 5 (a) attack file that ran or is scheduled."""
     inputs = videopure_row_inputs("results/fig5a.png")
-    inputs["attacks"] = scheduled_attacks(FIG5A.cells())
+    inputs["attacks"] = scheduled_attacks(FIG5A, FIG5A.cells())
     return inputs

@@ -11,6 +11,7 @@ from videopure.evaluation.robust import (
     load_eval_clips,
     predict_defended,
     read_attack_clips,
+    vote_accuracy,
 )
 from videopure.plots import plot_sweep
 from videopure.plots.sweeps import STEPS_METRICS, fig5a_caption, fig5a_points, fig5a_setup
@@ -39,7 +40,7 @@ with stage(snakemake) as ctx:  # noqa: F821
             early_exit=evaluation["early_exit"],
         ).votes  # fmt: skip
         attacks[slug] = clips.params
-        accuracy[(slug, clips.params["attack"]["steps"])] = float((votes == data.labels.numpy()[:, None]).mean())
+        accuracy[(slug, clips.params["attack"]["steps"])] = vote_accuracy(votes, data.labels.numpy())
     points = fig5a_points(accuracy, setup, len(data.labels))
     metrics = [metric for metric in STEPS_METRICS.values() if (points[metric] != NOT_RUN).all()]
     caption = fig5a_caption(setup, attacks, draws, len(data.labels))

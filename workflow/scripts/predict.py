@@ -13,6 +13,7 @@ from videopure.evaluation.robust import (
     load_eval_clips,
     predict_defended,
     read_attack_clips,
+    vote_accuracy,
 )
 from videopure.evaluation.trajectories import flow_spec, read_flows, read_trajectories, trajectory_settings
 from videopure.params import file_digest
@@ -59,7 +60,7 @@ with stage(snakemake) as ctx:  # noqa: F821
         arrays[f"{source}/logits"] = predictions.logits
         arrays[f"{source}/votes"] = predictions.votes
         arrays[f"{source}/evaluated"] = predictions.evaluated
-        accuracy[source] = float((arrays[f"{source}/votes"] == arrays["labels"][:, None]).mean())
+        accuracy[source] = vote_accuracy(predictions.votes, arrays["labels"])
     write_h5(
         snakemake.output[0],  # noqa: F821
         arrays,

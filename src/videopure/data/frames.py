@@ -42,7 +42,9 @@ def check_frame_files(frame_files: dict[str, Any]) -> None:
     try:
         names = {template.format(start), template.format(start + 1)}
     except (IndexError, KeyError, ValueError) as error:
-        raise ValueError(f"template {template!r} does not format a frame number ({error}); e.g. 'img_{{:05d}}.jpg'") from None
+        raise ValueError(
+            f"template {template!r} does not format a frame number ({error}); e.g. 'img_{{:05d}}.jpg'"
+        ) from None
     if len(names) < 2 or any("/" in name for name in names):
         raise ValueError(f"template {template!r} must give each frame number its own file name in the folder")
 

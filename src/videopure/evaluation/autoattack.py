@@ -4,7 +4,8 @@ The paper runs AutoAttack with BPDA on 30 random UCF-101 clips ("10.3 hours for 
 video"). Here each sub-attack (:mod:`videopure.attacks.apgd`) differentiates through the defense
 in its default gradient mode (config ``autoattack.gradient: auto``, as Table I's +BPDA columns: BPDA
 through the diffusion defenses and JPEG, exact through the other classical ones) or by the exact
-gradient (``exact``, through every diffusion model call: beyond the paper) with AutoAttack's EOT draws for a stochastic defense, on a class-balanced,
+gradient (``exact``, through every diffusion model call: beyond the paper) with AutoAttack's EOT
+draws for a stochastic defense, on a class-balanced,
 seeded subset of the evaluation set. Every adversarial clip is then classified through the defense
 as Table I's rows are (seeded draws). A clip counts as robust only if it withstands both
 sub-attacks: AutoAttack's worst case per clip.

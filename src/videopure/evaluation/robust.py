@@ -150,6 +150,11 @@ def run_attack(
     return torch.cat(adversarial), np.concatenate(traces, axis=1)
 
 
+def vote_accuracy(votes: np.ndarray, labels: np.ndarray) -> float:
+    """The fraction of votes (N, draws) that are their clip's label (N,), over clips and draws."""
+    return float((np.asarray(votes) == np.asarray(labels)[:, None]).mean())
+
+
 @dataclass(frozen=True)
 class Predictions:
     """A defended classifier's predictions on N clips, ``draws`` seeded draws each (:func:`predict_defended`).

@@ -107,6 +107,11 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"autoattack": {"defenses": ["Nope"]}}, "autoattack.defenses"),
         ({"autoattack": {"model": "I3D"}}, "autoattack.model"),
         ({"autoattack": {"steps": 0}}, "autoattack.steps"),
+        ({"eps_sweep": {"eps": [4, 0]}}, "eps_sweep.eps.1"),
+        ({"eps_sweep": {"defenses": ["Nope"]}}, "eps_sweep.defenses"),
+        ({"l2_attack": {"defenses": ["DiffPure_DDPM", "Nope"]}}, "l2_attack.defenses"),
+        ({"l2_attack": {"clips": 0}}, "l2_attack.clips"),
+        ({"attack": {"eps_l2": 0}}, "attack.eps_l2"),
         ({"datasets": {"mini": {"source": "generated", "classifiers": {"NL": {"config": "x"}},
                                 "frame_files": {"template": "{}.png"}}}}, "datasets.mini.frame_files"),
         # JPEG has no exact gradient (BPDA only): an exact-gradient AutoAttack through it is refused

@@ -8,7 +8,8 @@ import torch
 
 from tests.helpers import REPO
 from videopure.config import load_config
-from videopure.evaluation.robust import EvalClips, is_table1_attack
+from videopure.evaluation.robust import EvalClips
+from videopure.evaluation.settings import AttackSetting
 from videopure.plots.defenses import FIG4_COLUMNS, fig4_data, fig4_setup
 from videopure.plots.inversions import DATA_COLUMNS, IMAGES, InversionGrid, fig2_data
 from videopure.plots.sweeps import fig5a_points, fig5a_setup
@@ -18,11 +19,12 @@ def test_fig4_reuses_table1s_attacks_only_at_table1s_steps_on_every_clip():
     config = load_config(REPO / "config" / "config.yaml")
     paper = fig4_setup(config)  # the defaults: the paper's 20 steps on 20 clips
     assert (paper.dataset, paper.model, paper.steps, paper.clips) == ("mini", "NL", 20, 20)
-    table1_steps = config["attack"]["steps"]
-    assert not is_table1_attack(config["attack"], paper.steps, paper.clips)
+    table1 = AttackSetting.table1(config["attack"])
+    assert not table1.at(paper.steps, paper.clips).is_table1(config["attack"])
     config["figures"]["fig4"] = {"steps": None, "clips": None}
-    assert fig4_setup(config).steps == table1_steps and is_table1_attack(config["attack"], table1_steps, None)
-    assert not is_table1_attack(config["attack"], table1_steps, 20)
+    own = fig4_setup(config)
+    assert own.steps == table1.steps and table1.at(own.steps, own.clips).is_table1(config["attack"])
+    assert not table1.at(table1.steps, 20).is_table1(config["attack"])
     cells = [(name, column.name) for name, column in paper.cells({"None": {"type": "none"}, **config["defenses"]})]
     assert "None" not in [name for name, _ in cells]
     assert ("JPEG", "PGD+BPDA") in cells and ("JPEG", "PGD+DiffAttack") not in cells

@@ -306,7 +306,7 @@ def test_every_purifier_changes_what_the_recognizer_sees(smoke_filled):
         assert classified.any(axis=-1).all() and (change[classified] > 1e-3).all(), (defense, change)
 
 
-VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (2, 4, 7, 8, 9, 10)] + [
+VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (2, 4, 7, 8, 9, 10, 11, 12)] + [
     "results/fig6.png",
     "results/fig5b.png",
     "results/fig2.png",
@@ -327,9 +327,10 @@ def smoke_ablations(smoke_filled) -> Path:
 def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smoke_run, tmp_path):
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
-    own_attacks = tmp_path / "fig4.yaml"  # Fig. 4 at its own steps and clips: rule attack_steps
+    own_attacks = tmp_path / "fig4.yaml"  # Fig. 4 at its own steps and clips: rule attack_setting
     own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\n")
-    targets = ("results/table8.csv", "results/fig5b.png", "results/fig3.png", "results/fig4.png", "results/fig5a.png")
+    targets = ("results/table8.csv", "results/table11.csv", "results/fig5b.png", "results/fig3.png", "results/fig4.png",
+               "results/fig5a.png")
     result = run_snakemake(workdir, *targets, extra_config=own_attacks)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     results = workdir / "results"
@@ -337,6 +338,10 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
     assert (table["Robust Acc"] == "not run").all()
     assert_clip_shares(table[["Standard Acc", "Robust Acc*"]], int(table["Clips"].iloc[0]))
     assert "- Ours: Robust Acc" in (results / "table8.md").read_text()
+    eleven = pd.read_csv(results / "table11.csv", dtype=str, keep_default_na=False)
+    assert (eleven["Robust Acc"] == "not run").all() and (eleven["Robust Acc*"] != "not run").all()
+    note = (results / "table11.md").read_text()
+    assert "- Ours/8/255: Robust Acc" in note and "diffusion_adaptive=run" in note
     points = pd.read_csv(results / "fig5b.csv", dtype=str, keep_default_na=False)
     assert (points["Robust Acc"] == "not run").all() and (results / "fig5b.png").stat().st_size > 0
     caption = (results / "fig5b.md").read_text()
@@ -344,7 +349,7 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
     settings = json.loads((results / "table8_settings.json").read_text())
     assert {cell["pgd_bpda"]["status"] for cell in settings["cells"]} == {"not run"}
     check_fig3(results)
-    check_fig4(results, "steps~3_clips~2", CLASSICAL_ROWS[1:], steps=3, clips=2)
+    check_fig4(results, "linf~4_steps~3_clips~2", CLASSICAL_ROWS[1:], steps=3, clips=2)
     caption = (results / "fig4.md").read_text()
     assert "Not drawn: DiffPure_DDPM under PGD+BPDA, DiffPure_DDPM under PGD+DiffAttack" in caption
     assert "diffusion_adaptive=run" in caption
@@ -356,7 +361,7 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
 
 def check_fig4(results: Path, folder: str, bpda_rows: list[str], steps: int, clips: int) -> None:
     """Fig. 4's data: per drawn line the mean over clips of its attack file's stored loss trace
-    (``folder``: "adaptive", Table I's files, or rule attack_steps' "steps~…_clips~…"), at ``steps`` and
+    (``folder``: "adaptive", Table I's files, or rule attack_setting's "linf~4_steps~…_clips~…"), at ``steps`` and
     ``clips``; PGD+BPDA through ``bpda_rows``, PGD+DiffAttack through the diffusion rows among them."""
     from videopure.plots.defenses import FIG4_COLUMNS
 
@@ -381,9 +386,9 @@ def check_fig4(results: Path, folder: str, bpda_rows: list[str], steps: int, cli
 
 def test_fig4_reads_table1s_traces_where_its_settings_are_table1s(smoke_ablations):
     """smoke's figures.fig4 (steps and clips null) is Table I's attack: no attack of its own, every
-    row drawn from Table I's files (the CPU test above draws it from rule attack_steps')."""
+    row drawn from Table I's files (the CPU test above draws it from rule attack_setting')."""
     results = smoke_ablations / "results"
-    assert not (results / "attacks" / "smoke" / "NL" / "steps~2_clips~all").exists()
+    assert not (results / "attacks" / "smoke" / "NL" / "linf~4_steps~2_clips~all").exists()
     check_fig4(results, "adaptive", DEFENSE_ROWS[1:], steps=2, clips=4)
     assert "Not drawn" not in (results / "fig4.md").read_text()
 
@@ -391,7 +396,7 @@ def test_fig4_reads_table1s_traces_where_its_settings_are_table1s(smoke_ablation
 def test_fig5a_is_table1s_ours_at_table1s_steps_and_its_own_attacks_elsewhere(smoke_ablations):
     """Fig. 5 (a) on smoke (steps 1 and 2, every clip): at Table I's 2 steps its points are Table I's
     Ours cells for PGD and PGD+BPDA (the same votes, though Table I's come through the caches), at 1
-    step they come from rule attack_steps' 1-step attacks: gray-box through "None", PGD+BPDA through Ours."""
+    step they come from rule attack_setting' 1-step attacks: gray-box through "None", PGD+BPDA through Ours."""
     results = smoke_ablations / "results"
     points = pd.read_csv(results / "fig5a.csv", keep_default_na=False).set_index("steps")
     assert list(points.columns) == ["Clips", "Robust Acc*", "Robust Acc"] and list(points.index) == [1, 2]
@@ -399,7 +404,7 @@ def test_fig5a_is_table1s_ours_at_table1s_steps_and_its_own_attacks_elsewhere(sm
     assert points.loc[2, "Robust Acc*"] == float(table.loc["Ours", "PGD"])
     assert points.loc[2, "Robust Acc"] == float(table.loc["Ours", "PGD+BPDA"])
     for defense, column in (("None", "pgd"), ("Ours", "pgd_bpda")):
-        record = read_h5(results / "attacks" / "smoke" / "NL" / "steps~1_clips~all" / defense / f"{column}.h5")
+        record = read_h5(results / "attacks" / "smoke" / "NL" / "linf~4_steps~1_clips~all" / defense / f"{column}.h5")
         assert record.params["attack"]["steps"] == 1 and record.params["defense"] == defense
         assert len(record["labels"]) == points.loc[1, "Clips"] == int(table.loc["Ours", "Clips"])
     caption = (results / "fig5a.md").read_text()
@@ -415,7 +420,7 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     shutil.copytree(smoke_ablations, workdir, symlinks=True)
     result = run_snakemake(workdir, "artifact", *FILL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    targets = [f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10)]
+    targets = [f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10, 11, 12)]
     targets += [f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")] + ["results/config.yaml"]
     assert all((workdir / target).stat().st_size > 0 for target in targets)
     report = workdir / "results" / "report.zip"
@@ -513,6 +518,52 @@ def test_table2_has_the_papers_rows_each_sub_attack_and_the_worst_case_per_clip(
             assert moved.max() <= 4 / 255 + 1e-6 and moved.max() > 1 / 255
         robust = robust_per_clip({slug: record[f"{slug}/votes"] for slug in ("apgd_ce", "apgd_dlr")}, record["labels"])
         assert row._6 == round(100 * robust["worst"].mean(), 1) <= min(row._4, row._5)
+
+
+def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_elsewhere(smoke_ablations):
+    """Table XI on smoke (eps 4 and 8/255) and Table XII (l2), every cell run: at 4/255 the cells are
+    Table I's; at 8/255 and in l2 rule attack_setting's clips keep to their ball, and w/o Defense is
+    the recognizer's accuracy on the gray-box clips, recomputed here."""
+    import torch
+
+    from videopure.attacks import scale_l2_eps
+    from videopure.evaluation.robust import load_classifier
+
+    results = smoke_ablations / "results"
+    table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False).set_index("Defense")
+    eleven = pd.read_csv(results / "table11.csv", dtype=str, keep_default_na=False)
+    twelve = pd.read_csv(results / "table12.csv", dtype=str, keep_default_na=False)
+    assert list(eleven.columns) == ["Dataset", "Model", "Defense", "eps", "w/o Defense", "Robust Acc*", "Robust Acc", "Clips"]
+    assert eleven["Defense"].tolist() == ["DiffPure_DDPM", "DiffPure_DDPM", "Ours", "Ours"]  # the paper's rows
+    assert eleven["eps"].tolist() == ["4/255", "8/255"] * 2
+    assert twelve["Defense"].tolist() == ["DiffPure_DDIM", "DiffPure_DDPM", "DDIM_Inversion", "Ours"]
+    assert "not run" not in (results / "table11.md").read_text() + (results / "table12.md").read_text()
+    for row in eleven[eleven["eps"] == "4/255"].itertuples():
+        assert (row._5, row._6, row._7) == (table1.loc["None", "PGD"], table1.loc[row.Defense, "PGD"],
+                                            table1.loc[row.Defense, "PGD+BPDA"])  # fmt: skip
+    assert_clip_shares(pd.concat([eleven.iloc[:, 4:7], twelve.iloc[:, 3:6]], axis=1), 4)
+    frames = read_h5(results / "frames" / "smoke" / "test.h5")
+    config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    classifier = load_classifier(config, "smoke", "NL", str(results / "models" / "smoke-NL" / "checkpoint.pth"),
+                                 list(frames["class_names"]), "cpu")  # fmt: skip
+    for folder, table, norm in (("linf~8_steps~2_clips~all", eleven[eleven["eps"] == "8/255"], "linf"),
+                                ("l2~2_steps~2_clips~all", twelve, "l2")):  # fmt: skip
+        record = read_h5(results / "attacks" / "smoke" / "NL" / folder / "None" / "pgd.h5")
+        attack = record.params["attack"]
+        clean = frames["frames"][record["index"]].astype(np.float32).transpose(0, 1, 4, 2, 3) / 255
+        delta = (record["clips"] - clean).reshape(len(clean), -1)
+        if norm == "linf":
+            assert attack["eps"] == 8 / 255 and 4 / 255 < np.abs(delta).max() <= 8 / 255 + 1e-6
+        else:
+            eps = scale_l2_eps(2.0, clean.shape[1:])
+            assert attack["norm"] == "l2" and attack["eps"] == pytest.approx(eps)
+            assert (np.linalg.norm(delta, axis=1) <= eps * (1 + 1e-5)).all()
+        with torch.no_grad():
+            predicted = classifier(torch.from_numpy(record["clips"])).argmax(-1).numpy()
+        undefended = round(100 * float((predicted == record["labels"]).mean()), 1)
+        assert (table["w/o Defense"].astype(float) == undefended).all(), (folder, undefended)
+    caption = (results / "table12.md").read_text()
+    assert "l2 eps 2 (eps=" in caption and "2 steps" in caption and "Ours" in caption
 
 
 def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):

@@ -80,11 +80,12 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     from videopure.evaluation.autoattack import autoattack_setup
     from videopure.flow.train import RAFTTraining
     from videopure.tables.ablations import ablation_setup
+    from videopure.tables.budgets import budget_tables
 
     if config["attack"]["norm"] != "linf":
         raise ConfigError(
-            "config key 'attack.norm': the workflow's attacks are l-inf, as Table I's (paper IV-B); l2 "
-            "(paper Table XII) has no target yet: set attack.norm: linf"
+            "config key 'attack.norm': Table I's attacks are l-inf (paper IV-B); the l2 attacks are Table "
+            "XII's (results/table12.csv, radius attack.eps_l2): set attack.norm: linf"
         )
     for key, spec in _defense_specs_by_key(config).items():
         try:
@@ -94,6 +95,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     try:
         setup = ablation_setup(config)
         autoattack_setup(config)
+        budget_tables(config)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 

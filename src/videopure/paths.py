@@ -43,11 +43,11 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
     return f"results/attacks/{dataset}/{model}/adaptive/{defense}/{column}.h5"
 
 
-def steps_attack_file(dataset: str, model: str, defense: str, column: str, steps: int | str, clips: int | str) -> str:
-    """An attack column through ``defense`` ("None": the bare recognizer) at its own number of steps,
-    on a class-balanced subset of ``clips`` clips ("all": every clip) of the evaluation set (Figs. 4
-    and 5 (a), rule attack_steps)."""
-    return f"results/attacks/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.h5"
+def setting_attack_file(dataset: str, model: str, defense: str, column: str, setting: str) -> str:
+    """An attack column through ``defense`` ("None": the bare recognizer) at an attack setting other
+    than Table I's, named by its slug (:class:`~videopure.evaluation.settings.AttackSetting`; rule
+    attack_setting: Tables XI and XII, Figs. 4 and 5 (a))."""
+    return f"results/attacks/{dataset}/{model}/{setting}/{defense}/{column}.h5"
 
 
 def autoattack_file(dataset: str, model: str, defense: str) -> str:
@@ -58,6 +58,12 @@ def autoattack_file(dataset: str, model: str, defense: str) -> str:
 def predictions_file(dataset: str, model: str, defense: str) -> str:
     """One Table I row: a group per input (clean, each gray-box and adaptive attack)."""
     return f"results/predictions/{dataset}/{model}/{defense}.h5"
+
+
+def setting_predictions_file(dataset: str, model: str, defense: str, setting: str) -> str:
+    """A defense's votes on the clips of the attacks at another setting than Table I's (rule
+    predict_setting), a group per attack column, like :func:`predictions_file`."""
+    return f"results/predictions/{dataset}/{model}/{setting}/{defense}.h5"
 
 
 def trained_vae_dir(dataset: str) -> str:

@@ -1,7 +1,7 @@
 # Stages 3 and 9: adversarial clips of the evaluation set, one file per attack column. Gray-box
 # attacks see the bare recognizer (once per recognizer, reused by every defense); adaptive
 # attacks go through the defense, so their path carries it. The VideoPure variants, the
-# full-gradient attack and the figures' attacks at their own steps reuse rule attack_adaptive with
+# full-gradient attack and the attacks at other settings reuse rule attack_adaptive with
 # their own columns and logs: the full-gradient attack through a diffusion defense's UNet costs
 # several times the others together.
 
@@ -81,28 +81,24 @@ use rule attack_adaptive as attack_full_gradient with:
         columns=FULL_GRADIENT_SLUGS,
 
 
-# Figs. 4 and 5 (a): one attack column at its own number of steps on a class-balanced subset of
-# the evaluation set, through a defense ("None": gray-box), where that differs from Table I's.
-use rule attack_adaptive as attack_steps with:
+# Tables XI and XII, Figs. 4 and 5 (a): one attack column at another setting than Table I's (norm,
+# radius, steps, a class-balanced subset: videopure.evaluation.settings), through a defense ("None":
+# gray-box).
+use rule attack_adaptive as attack_setting with:
     output:
-        steps_attack_file(
-            "{dataset}", "{model}", "{defense}", "{column}", "{steps}", "{clips}"
+        setting_attack_file(
+            "{dataset}", "{model}", "{defense}", "{column}", "{setting}"
         ),
     log:
-        "logs/attack_steps/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.log",
+        "logs/attack_setting/{dataset}/{model}/{setting}/{defense}/{column}.log",
     benchmark:
-        "results/benchmarks/attack_steps/{dataset}/{model}/steps~{steps}_clips~{clips}/{defense}/{column}.tsv"
+        "results/benchmarks/attack_setting/{dataset}/{model}/{setting}/{defense}/{column}.tsv"
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in DEFENSES),
-        column="|".join({**FIG4_ATTACKS, **STEPS_METRICS}),
-        steps=r"\d+",
-        clips=r"\d+|all",
+        column="|".join(SETTING_COLUMNS),
+        setting=SETTING_PATTERN,
     params:
         columns=lambda wildcards: [wildcards.column],
-        own_steps=lambda wildcards: {
-            "steps": int(wildcards.steps),
-            "clips": None if wildcards.clips == "all" else int(wildcards.clips),
-        },
 
 
 # Table II: AutoAttack's APGD-CE and APGD-DLR through one defense, on a subset of the evaluation

@@ -18,8 +18,8 @@ from videopure.evaluation.robust import (
     COLUMNS_BY_SLUG,
     decide_diffusion_adaptive,
     diffusion_adaptive_columns,
-    is_table1_attack,
 )
+from videopure.evaluation.settings import SLUG_PATTERN, AttackSetting
 from videopure.evaluation.autoattack import autoattack_setup
 from videopure.evaluation.trajectories import (
     flow_slug,
@@ -49,13 +49,15 @@ from videopure.paths import (
     graybox_source,
     predictions_file,
     reconstructed_frames_file,
-    steps_attack_file,
+    setting_attack_file,
+    setting_predictions_file,
     trajectory_file,
     trained_checkpoint,
     trained_diffusion_dir,
     trained_flow_weights,
     trained_vae_dir,
 )
+from videopure.tables.budgets import BUDGET_COLUMNS, budget_tables
 from videopure.tables.ablations import (
     ABLATION_TABLES,
     FIGURES,
@@ -95,6 +97,11 @@ ABLATIONS = ablation_setup(config)
 AUTOATTACK = autoattack_setup(config)
 FIG4 = fig4_setup(config)
 FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
+BUDGET_TABLES = budget_tables(config)
+TABLE1_SETTING = AttackSetting.table1(config["attack"])
+# The attack columns rule attack_setting runs, and the folder names of its settings.
+SETTING_COLUMNS = sorted({*FIG4_ATTACKS, *STEPS_METRICS, *BUDGET_COLUMNS})
+SETTING_PATTERN = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
 # Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
 ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
 VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]
@@ -126,7 +133,7 @@ FLOWS = {
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 # Every table and figure of the paper the workflow builds (rule artifact).
 ARTIFACT = [
-    *(f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10)),
+    *(f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10, 11, 12)),
     *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
     "results/config.yaml",
 ]
@@ -556,25 +563,24 @@ def fig2_purifiers(wildcards):
     }
 
 
-def attack_at_steps(dataset, model, defense, column, steps, clips):
-    """The file of attack ``column`` (a slug) through ``defense`` ("None": gray-box) at ``steps`` on
-    ``clips`` clips (None: all): Table I's where that is Table I's attack, else rule attack_steps'.
+def attack_at(dataset, model, defense, column, setting):
+    """The file of attack ``column`` (a slug) through ``defense`` ("None": gray-box) at ``setting`` (an
+    AttackSetting): Table I's where that is Table I's setting, else rule attack_setting's.
     """
-    if not is_table1_attack(config["attack"], steps, clips):
-        clips = "all" if clips is None else clips
-        return steps_attack_file(dataset, model, defense, column, steps, clips)
+    if not setting.is_table1(config["attack"]):
+        return setting_attack_file(dataset, model, defense, column, setting.slug)
     if defense == "None":
         return graybox_file(dataset, model, column)
     return adaptive_file(dataset, model, defense, column)
 
 
 def scheduled_attacks(setup, cells):
-    """The files of ``cells`` (defense, column slug, steps, clips) on a figure ``setup``'s dataset and
+    """The files of ``cells`` (defense, column slug, setting) on a figure ``setup``'s dataset and
     recognizer whose attack ran or is scheduled (through a diffusion defense, as Table I's cells).
     """
     dataset, model = setup.dataset, setup.model
     paths = [
-        (attack_at_steps(dataset, model, *cell), cell[0] in DIFFUSION_DEFENSES)
+        (attack_at(dataset, model, *cell), cell[0] in DIFFUSION_DEFENSES)
         for cell in cells
     ]
     return [
@@ -584,9 +590,9 @@ def scheduled_attacks(setup, cells):
 
 def fig4_inputs(wildcards):
     """Fig. 4's attack files, one per (defense, attack) line whose attack ran or is scheduled."""
+    setting = TABLE1_SETTING.at(FIG4.steps, FIG4.clips)
     cells = [
-        (defense, column.slug, FIG4.steps, FIG4.clips)
-        for defense, column in FIG4.cells(DEFENSES)
+        (defense, column.slug, setting) for defense, column in FIG4.cells(DEFENSES)
     ]
     return scheduled_attacks(FIG4, cells)
 
@@ -599,5 +605,61 @@ def fig4_lines(wildcards):
 def fig5a_inputs(wildcards):
     """The VideoPure row's inputs, and every Fig. 5 (a) attack file that ran or is scheduled."""
     inputs = videopure_row_inputs("results/fig5a.png")
-    inputs["attacks"] = scheduled_attacks(FIG5A, FIG5A.cells())
+    cells = [
+        (defense, column, TABLE1_SETTING.at(steps, clips))
+        for defense, column, steps, clips in FIG5A.cells()
+    ]
+    inputs["attacks"] = scheduled_attacks(FIG5A, cells)
     return inputs
+
+
+def setting_sources(wildcards):
+    """The attack columns rule predict_setting reads for a defense at a setting, gray-box PGD and
+    PGD+BPDA through the defense where it ran or is scheduled (as Table I's cells).
+    """
+    dataset, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
+    setting = AttackSetting.from_slug(wildcards.setting)
+    sources = ["pgd"]
+    bpda = attack_at(dataset, model, defense, "pgd_bpda", setting)
+    if defense != "None" and scheduled(bpda, defense in DIFFUSION_DEFENSES):
+        sources.append("pgd_bpda")
+    return sources
+
+
+def setting_predict_inputs(wildcards):
+    """Rule predict_setting: the recognizer's inputs, each source's attack file, and the defense's
+    diffusion model and flow weights (it purifies the clips from scratch: no caches)."""
+    dataset, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
+    setting = AttackSetting.from_slug(wildcards.setting)
+    inputs = adaptive_inputs(wildcards)
+    for source in setting_sources(wildcards):
+        through = "None" if source == "pgd" else defense
+        inputs[source] = attack_at(dataset, model, through, source, setting)
+    return inputs
+
+
+def predictions_at(dataset, model, defense, setting):
+    """A defense's votes on the attacks at ``setting``: Table I's row where it is Table I's setting."""
+    if setting.is_table1(config["attack"]):
+        return predictions_file(dataset, model, defense)
+    return setting_predictions_file(dataset, model, defense, setting.slug)
+
+
+def budget_cells(table):
+    """Every cell of Table XI or XII: [defense, setting slug, its predictions file], the undefended
+    "None" row (w/o Defense) first at each setting."""
+    setup = BUDGET_TABLES[table]
+    if not setup.defenses:
+        raise WorkflowError(
+            f"results/{table}.csv needs defenses: config 'defenses' has none of its rows "
+            f"({', '.join(setup.paper_defenses)}); name some in '{setup.section}.defenses'"
+        )
+    return [
+        [
+            defense,
+            setting.slug,
+            predictions_at(setup.dataset, setup.model, defense, setting),
+        ]
+        for setting in setup.settings
+        for defense in ("None", *setup.defenses)
+    ]

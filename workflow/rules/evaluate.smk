@@ -59,6 +59,24 @@ rule predict:
         "../scripts/predict.py"
 
 
+# Tables XI and XII: a defense's votes on the attacks at another setting than Table I's (norm,
+# radius), purified from scratch; at Table I's setting the tables read rule predict's row.
+use rule predict as predict_setting with:
+    input:
+        unpack(setting_predict_inputs),
+    output:
+        setting_predictions_file("{dataset}", "{model}", "{defense}", "{setting}"),
+    log:
+        "logs/predict_setting/{dataset}/{model}/{setting}/{defense}.log",
+    benchmark:
+        "results/benchmarks/predict_setting/{dataset}/{model}/{setting}/{defense}.tsv"
+    wildcard_constraints:
+        defense="|".join(re.escape(name) for name in DEFENSES),
+        setting=SETTING_PATTERN,
+    params:
+        sources=setting_sources,
+
+
 rule gradient_checks:
     input:
         unpack(gradient_checks_inputs),

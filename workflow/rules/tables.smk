@@ -146,6 +146,36 @@ rule table2:
         "../scripts/table2.py"
 
 
+# Tables XI (l-inf radii) and XII (l2): the paper's rows under gray-box PGD and PGD+BPDA at each
+# setting, and the undefended recognizer (w/o Defense).
+rule budget_table:
+    input:
+        lambda wildcards: [cell[2] for cell in budget_cells(wildcards.table)],
+    output:
+        csv=report(
+            "results/{table}.csv",
+            caption="../report/budget_table.rst",
+            category="Tables",
+        ),
+        markdown="results/{table}.md",
+        settings="results/{table}_settings.json",
+    log:
+        "logs/{table}.log",
+    benchmark:
+        "results/benchmarks/{table}.tsv"
+    wildcard_constraints:
+        table="|".join(BUDGET_TABLES),
+    threads: 1
+    params:
+        config=stage_config("budget_table"),
+        cells=lambda wildcards: budget_cells(wildcards.table),
+        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+            f"results/{wildcards.table}.csv"
+        ),
+    script:
+        "../scripts/budget_table.py"
+
+
 rule fig3:
     input:
         unpack(fig3_inputs),

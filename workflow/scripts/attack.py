@@ -1,11 +1,11 @@
-"""Rules attack_graybox, attack_adaptive, attack_variant, attack_full_gradient and attack_steps:
+"""Rules attack_graybox, attack_adaptive, attack_variant, attack_full_gradient and attack_setting:
 adversarial clips of the evaluation set (float32), one output file per attack column.
 
 Gray-box: the attack sees the bare recognizer (computed once, evaluated through every defense).
 Adaptive: the attack differentiates through the defense in the column's gradient mode (the
 defense's default, exact or BPDA, for the +BPDA columns; the full gradient for PGD+DiffAttack),
-recorded with the clips. Rule attack_steps (Figs. 4 and 5 (a)) runs its own number of steps on a
-class-balanced subset.
+recorded with the clips. Rule attack_setting runs at another norm, radius or number of steps than
+Table I's, on a class-balanced subset (Tables XI and XII, Figs. 4 and 5 (a)).
 """
 
 import numpy as np
@@ -20,6 +20,7 @@ from videopure.evaluation.robust import (
     load_eval_clips,
     run_attack,
 )
+from videopure.evaluation.settings import AttackSetting
 from videopure.params import file_digest
 from videopure.runtime import stage
 
@@ -27,9 +28,9 @@ with stage(snakemake) as ctx:  # noqa: F821
     wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
     name, model = wildcards.dataset, wildcards.model
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
-    own_steps = snakemake.params.get("own_steps")  # noqa: F821
-    if own_steps is not None:
-        data = data.take(data.sample(own_steps["clips"], ctx.config["seed"]))
+    setting = AttackSetting.from_slug(wildcards.setting) if "setting" in wildcards.keys() else None
+    if setting is not None:
+        data = data.take(data.sample(setting.clips, ctx.config["seed"]))
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}
@@ -48,9 +49,9 @@ with stage(snakemake) as ctx:  # noqa: F821
         else:
             target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
             gradient = target.gradient
-        settings = attack_settings(ctx.config["attack"], column, purifier, ctx.config["seed"])
-        if own_steps is not None:
-            settings["steps"] = own_steps["steps"]
+        settings = attack_settings(
+            ctx.config["attack"], column, purifier, ctx.config["seed"], setting, tuple(clips.shape[1:])
+        )
         adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
         write_h5(
             path,

@@ -1,6 +1,6 @@
 """Rule fig4: results/fig4.{png,pdf,csv,md}: each defense's adaptive-attack loss against the attack's
 steps under PGD+BPDA and PGD+DiffAttack, from the attack files' loss traces (Table I's, or rule
-attack_steps' at the figure's own steps and clips)."""
+attack_setting's at the figure's own steps and clips)."""
 
 from videopure.cache import read_h5, write_text_atomic
 from videopure.plots.defenses import fig4_caption, fig4_data, fig4_setup, plot_fig4

@@ -69,6 +69,12 @@ def scale_l2_eps(eps_paper: float, shape: Sequence[int]) -> float:
     return float(eps_paper) * math.sqrt(math.prod(shape) / math.prod(PAPER_CLIP_SHAPE))
 
 
+def default_step_size(norm: str, eps: float, steps: int) -> float:
+    """The step when none is given: the authors' 2/255 for l-inf; ``2.5 * eps / steps`` for l2 (Madry
+    et al.'s rule, so the ball's boundary is reachable from any start)."""
+    return PAPER_STEP_LINF if norm == "linf" else 2.5 * eps / steps
+
+
 @dataclass(frozen=True)
 class View:
     """One transformed copy of the clips that the model sees at every step.
@@ -160,8 +166,7 @@ class Attack(ABC):
         eps: the perturbation budget (l-inf: per pixel value; l2: per clip, see
             :func:`scale_l2_eps`). Default: the authors' 4/255 (l-inf).
         steps: number of gradient steps. Default: the authors' 10.
-        alpha: step size. ``None``: the authors' 2/255 for l-inf, ``2.5 * eps / steps`` for l2
-            (Madry et al.'s rule, so the ball's boundary is reachable from any start).
+        alpha: step size. ``None``: :func:`default_step_size`.
         norm: ``"linf"`` or ``"l2"``.
         random_start: ``"gaussian"`` (the authors': ``x + eps * randn`` per pixel value for
             l-inf, ``x + eps * randn / sqrt(numel per clip)`` for l2 so that its expected norm is
@@ -215,7 +220,7 @@ class Attack(ABC):
         self.eps = _check_number("eps", eps, minimum=0, strict=True)
         self.steps = _check_int("steps", steps, 1)
         if alpha is None:
-            alpha = PAPER_STEP_LINF if norm == "linf" else 2.5 * self.eps / self.steps
+            alpha = default_step_size(norm, self.eps, self.steps)
         self.alpha = _check_number("alpha", alpha, minimum=0, strict=True)
         self.random_start = random_start
         self.eot_samples = _check_int("eot_samples", eot_samples, 1)

@@ -30,6 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from videopure.attacks import build_attack
+from videopure.attacks.base import default_step_size
 from videopure.cache import StaleCacheError, read_h5, rebuild_advice
 from videopure.data.frames import load_frames
 from videopure.evaluation.clean import cap_evaluation_set, uint8_clips_to_tensor
@@ -37,6 +38,7 @@ from videopure.params import frames_params
 from videopure.defenses.base import Purifier, seeded
 from videopure.defenses.defended import DefendedClassifier, majority_vote
 from videopure.defenses.registry import resolve_defense
+from videopure.evaluation.settings import AttackSetting
 
 
 @dataclass(frozen=True)
@@ -101,29 +103,35 @@ def decide_diffusion_adaptive(config: dict[str, Any]) -> tuple[bool, str]:
     return False, "config 'diffusion_adaptive' is 'auto' and the machine that built the job graph has no CUDA device"
 
 
-def attack_settings(attack_config: dict[str, Any], column: AttackColumn, purifier: Purifier | None, seed: int) -> dict:
-    """Constructor arguments of the column's attack from the config's ``attack`` section."""
+def attack_settings(
+    attack_config: dict[str, Any],
+    column: AttackColumn,
+    purifier: Purifier | None,
+    seed: int,
+    setting: AttackSetting | None = None,
+    clip_shape: tuple[int, ...] | None = None,
+) -> dict:
+    """Constructor arguments of the column's attack from the config's ``attack`` section, at ``setting``
+    (None: Table I's) on clips of ``clip_shape`` (T, C, H, W; an l2 radius is scaled to it). The
+    l-inf step is ``attack.step_size`` at every radius, as the paper states one step for its ε sweep;
+    the l2 step is :func:`~videopure.attacks.base.default_step_size`."""
     if attack_config["norm"] != "linf":
         raise ValueError("Table I uses l-inf attacks (paper IV-B); set attack.norm: linf")
+    setting = setting or AttackSetting.table1(attack_config)
+    eps = setting.radius(clip_shape)
     eot_samples = 1
     if column.eot and purifier is not None and purifier.stochastic:
         eot_samples = attack_config["eot_samples"]
     return {
-        "eps": attack_config["eps"],
-        "steps": attack_config["steps"],
-        "alpha": attack_config["step_size"],
-        "norm": "linf",
+        "eps": eps,
+        "steps": setting.steps,
+        "alpha": attack_config["step_size"] if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
+        "norm": setting.norm,
         "random_start": attack_config["random_start"],
         "best_iterate": attack_config["best_iterate"],
         "eot_samples": eot_samples,
         "seed": seed,
     }
-
-
-def is_table1_attack(attack_config: dict[str, Any], steps: int, clips: int | None) -> bool:
-    """Whether an attack of ``steps`` steps on ``clips`` clips (None: the whole evaluation set) is
-    Table I's own (config ``attack``), so that Table I's attack files serve for it."""
-    return steps == attack_config["steps"] and clips is None
 
 
 def run_attack(

@@ -1,0 +1,108 @@
+"""Attack settings beyond Table I's: the norm and radius (paper Tables XI and XII), the number of
+steps and a subset of clips (Figs. 4 and 5 (a)).
+
+Table I's attacks run at the config's ``attack`` section (l-inf, eps 4/255, 10 steps, every clip of
+the evaluation set). A table or figure that varies one of these names an :class:`AttackSetting`;
+its attacks live in a folder named by :attr:`AttackSetting.slug` beside Table I's, and where the
+setting *is* Table I's (:meth:`AttackSetting.is_table1`), Table I's files serve it, so nothing
+is attacked twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from videopure.attacks.base import NORMS, scale_l2_eps
+
+#: An l-inf radius is named in the slug in 255ths (the paper's unit: "ε = 4, 8, 16"); an l2 radius
+#: as the paper's budget for a 32 x 224 x 224 clip (:func:`~videopure.attacks.base.scale_l2_eps`).
+SLUG_PATTERN = re.compile(r"(?P<norm>linf|l2)~(?P<eps>\d+(?:\.\d+)?)_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)")
+
+
+def _eps_text(value: float) -> str:
+    """A radius as the slug writes it: at most 6 significant digits, no trailing zeros ("4", "0.5")."""
+    return f"{round(value, 6):g}"
+
+
+@dataclass(frozen=True)
+class AttackSetting:
+    """The norm, radius, number of steps and clips of an attack.
+
+    Attributes:
+        norm: ``"linf"`` or ``"l2"``.
+        eps: the radius in the config's unit: l-inf per pixel value in [0, 1] (``attack.eps``); l2
+            the paper's budget at 32 x 3 x 224 x 224 (``attack.eps_l2``), scaled to the clips
+            attacked by :meth:`radius`.
+        steps: PGD iterations.
+        clips: a class-balanced seeded subset of the evaluation set; None: every clip.
+    """
+
+    norm: str
+    eps: float
+    steps: int
+    clips: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; known: {', '.join(NORMS)}")
+        if not (isinstance(self.eps, (int, float)) and self.eps > 0):
+            raise ValueError(f"eps must be a number > 0, got {self.eps!r}")
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
+        if self.clips is not None and not (isinstance(self.clips, int) and self.clips >= 1):
+            raise ValueError(f"clips must be an integer >= 1 or None (every clip), got {self.clips!r}")
+
+    @classmethod
+    def table1(cls, attack: Mapping[str, Any]) -> AttackSetting:
+        """Table I's setting: the config's ``attack`` section (l-inf), on every clip."""
+        return cls("linf", attack["eps"], attack["steps"])
+
+    @classmethod
+    def l2(cls, attack: Mapping[str, Any], clips: int | None = None) -> AttackSetting:
+        """Table XII's setting: Table I's but in l2, with radius ``attack.eps_l2``."""
+        return cls("l2", attack["eps_l2"], attack["steps"], clips)
+
+    @classmethod
+    def linf_255(cls, eps_255: float, attack: Mapping[str, Any], clips: int | None = None) -> AttackSetting:
+        """Table XI's settings: Table I's with the l-inf radius ``eps_255`` / 255."""
+        return cls("linf", eps_255 / 255, attack["steps"], clips)
+
+    @classmethod
+    def from_slug(cls, slug: str) -> AttackSetting:
+        """The setting a folder name (:attr:`slug`) names, e.g. ``linf~8_steps~10_clips~all``."""
+        match = SLUG_PATTERN.fullmatch(slug)
+        if match is None:
+            raise ValueError(f"{slug!r} names no attack setting (e.g. linf~8_steps~10_clips~all, l2~2_steps~10_clips~20)")
+        eps = float(match["eps"])
+        clips = None if match["clips"] == "all" else int(match["clips"])
+        return cls(match["norm"], eps / 255 if match["norm"] == "linf" else eps, int(match["steps"]), clips)
+
+    @property
+    def slug(self) -> str:
+        """The folder of the setting's attack and prediction files: ``<norm>~<eps>_steps~<n>_clips~<n|all>``,
+        the l-inf radius in 255ths."""
+        eps = _eps_text(self.eps * 255 if self.norm == "linf" else self.eps)
+        clips = "all" if self.clips is None else self.clips
+        return f"{self.norm}~{eps}_steps~{self.steps}_clips~{clips}"
+
+    @property
+    def label(self) -> str:
+        """The radius as a table states it: ``4/255`` (l-inf) or ``2`` (l2, at the paper's clip size)."""
+        return f"{_eps_text(self.eps * 255)}/255" if self.norm == "linf" else _eps_text(self.eps)
+
+    def at(self, steps: int, clips: int | None) -> AttackSetting:
+        """This setting with another number of steps and subset of clips (Figs. 4 and 5 (a))."""
+        return replace(self, steps=steps, clips=clips)
+
+    def is_table1(self, attack: Mapping[str, Any]) -> bool:
+        """Whether Table I's attack files serve this setting (compared as folder names, so a radius
+        typed as 4/255 and one typed as 0.0156862745 agree)."""
+        return self.slug == AttackSetting.table1(attack).slug
+
+    def radius(self, clip_shape: Sequence[int]) -> float:
+        """The attack's ``eps`` on clips of ``clip_shape`` (T, C, H, W): l-inf as is, l2 scaled so the
+        root-mean-square perturbation per pixel value is the paper's."""
+        return float(self.eps) if self.norm == "linf" else scale_l2_eps(float(self.eps), clip_shape)

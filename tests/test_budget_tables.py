@@ -1,0 +1,131 @@
+"""Tables XI and XII without a build: attack settings, their folders and step sizes, the tables' rows,
+columns and cells (the smoke builds make them: tests/test_workflow.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.helpers import REPO
+from videopure.attacks import scale_l2_eps
+from videopure.config import ConfigError, load_config
+from videopure.evaluation.robust import COLUMNS_BY_SLUG, attack_settings
+from videopure.evaluation.settings import AttackSetting
+from videopure.tables.budgets import BudgetCell, budget_tables, build_budget_table, check_cell_attacks
+from videopure.tables.table1 import NOT_RUN
+
+MINI = load_config(REPO / "config" / "config.yaml")
+
+
+@pytest.mark.parametrize(
+    ("setting", "slug"),
+    [
+        (AttackSetting("linf", 4 / 255, 10), "linf~4_steps~10_clips~all"),
+        (AttackSetting("linf", 16 / 255, 10, 20), "linf~16_steps~10_clips~20"),
+        (AttackSetting("linf", 0.5 / 255, 3), "linf~0.5_steps~3_clips~all"),
+        (AttackSetting("l2", 2.0, 10), "l2~2_steps~10_clips~all"),
+    ],
+)
+def test_a_setting_names_its_folder_and_the_folder_names_it_back(setting, slug):
+    assert setting.slug == slug
+    assert AttackSetting.from_slug(slug).slug == slug
+    assert AttackSetting.from_slug(slug).eps == pytest.approx(setting.eps, rel=1e-12)
+
+
+def test_table1s_setting_is_the_attack_section_on_every_clip():
+    attack = MINI["attack"]
+    table1 = AttackSetting.table1(attack)
+    assert table1.slug == "linf~4_steps~10_clips~all" and table1.is_table1(attack)
+    assert AttackSetting.linf_255(4, attack).is_table1(attack)  # 4/255 typed in 255ths is attack.eps
+    assert not AttackSetting.linf_255(8, attack).is_table1(attack)
+    assert not table1.at(10, 20).is_table1(attack) and not table1.at(20, None).is_table1(attack)
+    assert not AttackSetting.l2(attack).is_table1(attack)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: AttackSetting("l1", 1.0, 10), "unknown norm"),
+        (lambda: AttackSetting("linf", 0.0, 10), "eps"),
+        (lambda: AttackSetting("linf", 4 / 255, 0), "steps"),
+        (lambda: AttackSetting("linf", 4 / 255, 10, 0), "clips"),
+        (lambda: AttackSetting.from_slug("steps~10_clips~all"), "names no attack setting"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_what_is_wrong(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_attack_settings_scale_the_l2_radius_to_the_clips_and_keep_table1s_linf_step():
+    attack, column, shape = MINI["attack"], COLUMNS_BY_SLUG["pgd"], (16, 3, 64, 64)
+    table1 = attack_settings(attack, column, None, 0)
+    assert table1 == {
+        "eps": attack["eps"], "steps": 10, "alpha": attack["step_size"], "norm": "linf",
+        "random_start": "gaussian", "best_iterate": False, "eot_samples": 1, "seed": 0,
+    }  # fmt: skip
+    wide = attack_settings(attack, column, None, 0, AttackSetting.linf_255(16, attack), shape)
+    assert wide == {**table1, "eps": 16 / 255}  # the paper's one step at every radius
+    l2 = attack_settings(attack, column, None, 0, AttackSetting.l2(attack), shape)
+    eps = scale_l2_eps(2.0, shape)
+    assert l2 == {**table1, "eps": eps, "alpha": 2.5 * eps / 10, "norm": "l2"}
+    assert AttackSetting.l2(attack).radius(shape) == eps
+
+
+def test_the_tables_take_the_papers_rows_and_radii_on_the_ablations_recognizer():
+    tables = budget_tables(MINI)
+    eleven, twelve = tables["table11"], tables["table12"]
+    assert (eleven.dataset, eleven.model) == ("mini", "NL")
+    assert eleven.defenses == ("DiffPure_DDPM", "Ours")
+    assert [setting.label for setting in eleven.settings] == ["4/255", "8/255", "16/255"]
+    assert twelve.defenses == ("DiffPure_DDIM", "DiffPure_DDPM", "DDIM_Inversion", "Ours")
+    assert [(setting.norm, setting.eps) for setting in twelve.settings] == [("l2", 2.0)]
+    config = {**MINI, "defenses": {"Ours": MINI["defenses"]["Ours"]}}  # rows the config has
+    assert budget_tables(config)["table12"].defenses == ("Ours",)
+
+
+def test_a_row_that_is_not_a_defense_is_refused_naming_the_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text((REPO / "config" / "config.yaml").read_text() + "\neps_sweep: {defenses: [JPEG, Nope]}\n")
+    with pytest.raises(ConfigError, match=r"eps_sweep\.defenses.*Nope"):
+        load_config(path)
+
+
+def cell(defense, setting, correct, run_bpda=True, norm=None, steps=10):
+    """Votes of 4 clips of label 0, one draw: the first ``correct`` of them right."""
+    votes = np.array([[0]] * correct + [[1]] * (4 - correct))
+    attack = {"attack": {"norm": norm or setting.norm, "steps": steps, "eps": setting.eps}, "gradient": "bpda"}
+    slugs = ["pgd", "pgd_bpda"] if run_bpda and defense != "None" else ["pgd"]
+    return BudgetCell(defense, setting, np.zeros(4, int), {s: votes for s in slugs}, {s: attack for s in slugs})
+
+
+def test_table11_layout_counts_votes_and_marks_the_attack_not_run():
+    setup = budget_tables(MINI)["table11"]
+    cells = []
+    for number, setting in enumerate(setup.settings):
+        cells += [cell("None", setting, 0), cell("DiffPure_DDPM", setting, 3 - number), cell("Ours", setting, 4, False)]
+    table = build_budget_table(setup, cells)
+    assert list(table.columns) == ["Dataset", "Model", "Defense", "eps", "w/o Defense", "Robust Acc*", "Robust Acc", "Clips"]
+    assert table["Defense"].tolist() == ["DiffPure_DDPM"] * 3 + ["Ours"] * 3  # the paper's order
+    assert table["eps"].tolist() == ["4/255", "8/255", "16/255"] * 2
+    assert table["w/o Defense"].tolist() == [0.0] * 6 and (table["Clips"] == 4).all()
+    assert table["Robust Acc*"].tolist() == [75.0, 50.0, 25.0, 100.0, 100.0, 100.0]
+    assert table["Robust Acc"].tolist() == [75.0, 50.0, 25.0] + [NOT_RUN] * 3
+    cells[1] = cell("DiffPure_DDPM", setup.settings[0], 1)  # the table is computed from the votes
+    assert build_budget_table(setup, cells)["Robust Acc*"].iloc[0] == 25.0
+
+
+def test_table12_has_no_radius_column_and_refuses_cells_of_other_sizes_or_settings():
+    setup = budget_tables(MINI)["table12"]
+    (setting,) = setup.settings
+    cells = [cell(name, setting, 2) for name in ("None", *setup.defenses)]
+    assert list(build_budget_table(setup, cells).columns) == [
+        "Dataset", "Model", "Defense", "w/o Defense", "Robust Acc*", "Robust Acc", "Clips"
+    ]  # fmt: skip
+    short = BudgetCell("Ours", setting, np.zeros(3, int), {"pgd": np.zeros((3, 1), int)}, {})
+    with pytest.raises(ValueError, match="clips"):
+        build_budget_table(setup, [*cells[:-1], short])
+    with pytest.raises(ValueError, match="linf attack"):
+        check_cell_attacks(setup, cell("Ours", setting, 2, norm="linf"), "x.h5")
+    with pytest.raises(ValueError, match="of 3 steps"):
+        check_cell_attacks(setup, cell("Ours", setting, 2, steps=3), "x.h5")

@@ -1,0 +1,38 @@
+"""Rule budget_table: results/table11.csv or table12.csv (+ Markdown and every cell's settings) from
+the defenses' votes at each attack setting (rule predict_setting, or Table I's rows at its setting)."""
+
+import json
+
+from videopure.cache import read_attrs, read_h5, write_text_atomic
+from videopure.evaluation.settings import AttackSetting
+from videopure.runtime import stage
+from videopure.tables.budgets import BudgetCell, budget_caption, budget_tables, build_budget_table, check_cell_attacks
+from videopure.tables.table1 import not_run_note, to_markdown
+
+with stage(snakemake) as ctx:  # noqa: F821
+    table = snakemake.wildcards.table  # noqa: F821
+    setup = budget_tables(ctx.config)[table]
+    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
+    cells, draws, records = [], {}, []
+    for defense, slug, path in snakemake.params.cells:  # noqa: F821
+        wanted = ("pgd",) if defense == "None" else ("pgd", "pgd_bpda")
+        sources = [source for source in read_attrs(path)[0]["sources"] if source in wanted]
+        record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in sources)])
+        votes = {source: record[f"{source}/votes"] for source in sources}
+        cell = BudgetCell(
+            defense, AttackSetting.from_slug(slug), record["labels"], votes,
+            {source: record.params["attacks"][source] for source in votes},
+        )  # fmt: skip
+        check_cell_attacks(setup, cell, path)
+        cells.append(cell)
+        draws[defense] = record.params["draws"]
+        records.append({"defense": defense, "setting": slug, "file": path, "draws": record.params["draws"],
+                        "defense_settings": record.params["defense_settings"], "attacks": cell.attacks})  # fmt: skip
+    result = build_budget_table(setup, cells)
+    caption = budget_caption(setup, cells, draws)
+    keys = ["Defense", "eps"] if "eps" in result.columns else ["Defense"]
+    output = snakemake.output  # noqa: F821
+    write_text_atomic(output.csv, result.to_csv(index=False))
+    write_text_atomic(output.markdown, to_markdown(result, caption, not_run_note(result, keys, diffusion_adaptive)))
+    settings = {"caption": caption, "diffusion_adaptive": diffusion_adaptive, "cells": records}
+    write_text_atomic(output.settings, json.dumps(settings, indent=1) + "\n")

@@ -436,6 +436,24 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     assert {name: software[name] for name in pins} == pins  # CI installs the pins: what ran is recorded
 
 
+def test_the_notebook_executes_on_the_smoke_build_and_draws_one_plot_per_question(smoke_ablations, monkeypatch):
+    """notebooks/explore_results.ipynb in a kernel of this environment, on the shared smoke build (read
+    only): every cell runs, and each question's cell draws its plot. The stored notebook has no outputs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    stored = nbformat.read(REPO / "notebooks" / "explore_results.ipynb", as_version=4)
+    code = [cell for cell in stored.cells if cell.cell_type == "code"]
+    assert not any(cell.outputs for cell in code)  # committed clean: a diff shows code, not images
+    monkeypatch.setenv("VIDEOPURE_WORKDIR", str(smoke_ablations))
+    monkeypatch.setenv("VIDEOPURE_CONFIG", str(REPO / "config" / "smoke.yaml"))
+    NotebookClient(stored, timeout=600, kernel_name="python3").execute()  # fills ``code``; raises on a cell's error
+    images = [sum("image/png" in output.get("data", {}) for output in cell.outputs) for cell in code]
+    assert images == [0, 0, 1, 1, 1, 1, 1], images  # setup, Table I, then one figure per question
+    table = code[1].outputs[0]["data"]["text/plain"]
+    assert "DiffPure_DDPM" in table and "Ours" in table
+
+
 def test_fig2_shows_table4s_inversions_of_graybox_pgd_clips(smoke_ablations):
     """Fig. 2's data recomputed here: the clips are gray-box PGD's (a class-balanced pair), x_di and
     x_tdi are Table IV's first two variants run on them, each distance and prediction as stated."""

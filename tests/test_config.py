@@ -112,6 +112,7 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"l2_attack": {"defenses": ["DiffPure_DDPM", "Nope"]}}, "l2_attack.defenses"),
         ({"l2_attack": {"clips": 0}}, "l2_attack.clips"),
         ({"attack": {"eps_l2": 0}}, "attack.eps_l2"),
+        ({"device": "cpu", "diffusion": {"dtype": "float16"}}, "diffusion.dtype"),
         ({"datasets": {"mini": {"source": "generated", "classifiers": {"NL": {"config": "x"}},
                                 "frame_files": {"template": "{}.png"}}}}, "datasets.mini.frame_files"),
         # JPEG has no exact gradient (BPDA only): an exact-gradient AutoAttack through it is refused
@@ -293,3 +294,16 @@ def test_a_frame_file_template_that_names_no_file_per_frame_is_refused(template)
     with pytest.raises(ValueError, match="template"):
         check_frame_files({"template": template, "start_index": 0})
     check_frame_files({"template": "{}.png", "start_index": 0})
+
+
+def test_half_precision_is_refused_before_any_job_where_no_gpu_runs_them(mini):
+    """float16 (the authors' precision) needs CUDA: refused with device cpu, and with device auto on
+    a machine without a CUDA device; accepted with device cuda (the jobs run on GPU nodes)."""
+    import torch
+
+    half = {**mini, "diffusion": {**mini["diffusion"], "dtype": "float16"}}
+    for device in ("cpu",) if torch.cuda.is_available() else ("cpu", "auto"):
+        with pytest.raises(ConfigError, match=r"'diffusion\.dtype': float16 runs on a CUDA GPU only"):
+            validate_config({**half, "device": device})
+    assert validate_config({**half, "device": "cuda"})["diffusion"]["dtype"] == "float16"
+    assert validate_config({**mini, "diffusion": {**mini["diffusion"], "dtype": "bfloat16"}, "device": "cpu"})

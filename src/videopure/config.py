@@ -109,6 +109,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         raise ConfigError(f"config key 'flow_training': {error}") from None
     _check_trained_range(config, setup.variant_specs() if setup else {})
+    _check_half_precision(config)
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
@@ -128,6 +129,22 @@ def check_cross_fields(config: dict[str, Any]) -> None:
                 f"config key 'datasets.{name}.clip.crop': {clip['crop']} is larger than "
                 f"short_side={clip['short_side']}"
             )
+
+
+def _check_half_precision(config: dict[str, Any]) -> None:
+    """float16 needs CUDA (CPU half-precision kernels are missing or slow): refuse it before any job
+    where config ``device`` is ``cpu``, or ``auto`` on a machine without a CUDA device."""
+    if config["diffusion"]["dtype"] != "float16" or config["device"] == "cuda":
+        return
+    import torch
+
+    if config["device"] == "auto" and torch.cuda.is_available():
+        return
+    where = "config 'device' is 'cpu'" if config["device"] == "cpu" else "this machine has no CUDA device"
+    raise ConfigError(
+        f"config key 'diffusion.dtype': float16 runs on a CUDA GPU only, and {where}; use float32 (or "
+        "bfloat16) here, or set device: cuda where the jobs run on GPU nodes"
+    )
 
 
 def _defense_specs_by_key(config: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -358,3 +358,102 @@ def test_the_frames_file_records_every_videos_identity(video_list: VideoList, tm
     stored = read_h5(out)["video_identities"].astype(str).tolist()
     assert stored == [video_identity(record.path) for record in video_list.records]
     assert len(set(stored)) == len(stored)
+
+
+PAPER_CLIP = {"num_frames": 32, "frame_interval": 2, "short_side": 256, "crop": 224}
+
+
+def write_frame_folders(root: Path, clips: dict[str, np.ndarray], template: str = "{}.png", start: int = 0) -> Path:
+    """Frame folders under ``root/frames`` (one per clip, files named by ``template``), a rawframe
+    annotation file (every clip label 0) and a class-name file; returns the annotation file."""
+    lines = []
+    for name, frames in clips.items():
+        folder = root / "frames" / name
+        folder.mkdir(parents=True)
+        for index, frame in enumerate(frames):
+            cv2.imwrite(str(folder / template.format(index + start)), frame[..., ::-1])  # OpenCV writes BGR
+        lines.append(f"{name} {len(frames)} 0")
+    (root / "classes.txt").write_text("only\n")
+    (root / "list.txt").write_text("\n".join(lines) + "\n")
+    return root / "list.txt"
+
+
+def frame_folder_dataset(root: Path, source: str, short_video: str, clip: dict, **frame_files) -> dict:
+    """A validated frame-folder dataset entry of the config for :func:`write_frame_folders`' files."""
+    from tests.helpers import REPO
+    from videopure.config import load_config, validate_config
+
+    dataset = {
+        "source": source, "video_root": str(root / "frames"), "annotations": str(root / "list.txt"),
+        "class_names": str(root / "classes.txt"), "eval_split": "test", "clip": clip, "short_video": short_video,
+        "classifiers": {"NL": {"config": "config/models/mini_nl.py"}}, **({"frame_files": frame_files} if frame_files else {}),
+    }  # fmt: skip
+    mini = load_config(REPO / "config" / "config.yaml")
+    return validate_config({**mini, "datasets": {"other": dataset}})["datasets"]["other"]
+
+
+def test_the_presampled_preset_reads_a_folder_of_224_frames_as_the_clip_bit_for_bit(tmp_path: Path) -> None:
+    """Another work's clip: 32 PNG frames 0.png ... 31.png at 224 x 224. The presampled source with the
+    paper's clip size (short side 256, crop 224) reads it unchanged: no stride, no zoom, no loop (the
+    rawframes source, sampling it as a video, shows 16 of its frames twice each, zoomed by 8/7)."""
+    from videopure.data.readers import read_split
+    from videopure.params import frames_params
+
+    frames = np.random.default_rng(5).integers(0, 256, (32, 224, 224, 3), dtype=np.uint8)
+    write_frame_folders(tmp_path, {"clip_a": frames})
+    clip = {**PAPER_CLIP, "frame_interval": 1}
+    dataset = frame_folder_dataset(tmp_path, "presampled", "error", clip, template="{}.png", start_index=0)
+    config = {"datasets": {"other": dataset}, "generator": {}}
+    out = tmp_path / "frames.h5"
+    videos = read_split(dataset, "test", name="other")
+    extract_frames(videos, dataset["clip"], dataset["short_video"], out, frames_params(config, "other", "test"))
+    stored = load_frames(out)
+    np.testing.assert_array_equal(stored.frames[0], frames)
+    assert read_h5(out).params["looped_clips"] == {}
+    as_video = {**dataset, "source": "rawframes", "clip": PAPER_CLIP, "short_video": "loop"}
+    sampled = load_clip(videos.records[0], PAPER_CLIP, "loop", frame_files=as_video["frame_files"])
+    assert np.abs(sampled.astype(int) - frames.astype(int)).mean() > 5  # what the preset avoids
+
+
+def test_a_presampled_clip_of_another_length_is_an_error_naming_the_folder_and_counts(tmp_path: Path) -> None:
+    frames = np.zeros((31, 8, 8, 3), dtype=np.uint8)
+    write_frame_folders(tmp_path, {"short_clip": frames})
+    clip = {"num_frames": 32, "frame_interval": 1, "short_side": 8, "crop": 8}
+    dataset = frame_folder_dataset(tmp_path, "presampled", "error", clip, template="{}.png", start_index=0)
+    from videopure.data.readers import read_split
+
+    out = tmp_path / "frames.h5"
+    with pytest.raises(DataError, match=r"'.*short_clip' has 31 frames .* clip\.num_frames is 32"):
+        extract_frames(read_split(dataset, "test", name="other"), clip, "error", out, {"source": "presampled"})
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [({"clip": {"frame_interval": 2}}, "clip.frame_interval"), ({"short_video": "loop"}, "short_video")],
+)
+def test_the_presampled_preset_refuses_a_stride_or_looping_before_any_job(tmp_path: Path, change, key) -> None:
+    from videopure.config import ConfigError
+
+    write_frame_folders(tmp_path, {"clip_a": np.zeros((4, 8, 8, 3), dtype=np.uint8)})
+    clip = {"num_frames": 4, "frame_interval": 1, "short_side": 8, "crop": 8, **change.get("clip", {})}
+    with pytest.raises(ConfigError, match=rf"'datasets\.other\.{key}'"):
+        frame_folder_dataset(tmp_path, "presampled", change.get("short_video", "error"), clip)
+
+
+def test_a_short_video_is_an_error_under_the_paper_clip_and_a_recorded_loop_when_asked(tmp_path: Path) -> None:
+    """The paper's clip (32 frames every 2: a span of 63) from a 40-frame folder: an error naming the
+    folder and both counts; with short_video: loop the clip repeats frames, and the frames file says
+    which clip and from how many frames."""
+    from videopure.data.readers import read_split
+
+    write_frame_folders(tmp_path, {"long": graded_frames(70, 24, 32), "short": graded_frames(40, 24, 32)},
+                        template="img_{:05d}.jpg", start=1)  # fmt: skip
+    out = tmp_path / "frames.h5"
+    dataset = frame_folder_dataset(tmp_path, "rawframes", "error", PAPER_CLIP)
+    videos = read_split(dataset, "test", name="other")
+    with pytest.raises(DataError, match=r"'.*short' has 40 frames but a clip of 32 frames every 2 needs 63"):
+        extract_frames(videos, PAPER_CLIP, "error", out, {"source": "rawframes"})
+    assert not out.exists()
+    extract_frames(videos, PAPER_CLIP, "loop", out, {"source": "rawframes"})
+    assert read_h5(out).params["looped_clips"] == {"short": 40}

@@ -75,6 +75,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
     from videopure.data.frames import check_frame_files
+    from videopure.data.readers import FRAME_FOLDER_SOURCES
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
     from videopure.evaluation.autoattack import autoattack_setup
@@ -113,11 +114,13 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
+        if dataset["source"] == "presampled":
+            _check_presampled(name, dataset)
         if "frame_files" in dataset:
-            if dataset["source"] != "rawframes":
+            if dataset["source"] not in FRAME_FOLDER_SOURCES:
                 raise ConfigError(
-                    f"config key 'datasets.{name}.frame_files': only a rawframes dataset reads frame folders "
-                    f"(source is {dataset['source']!r}); remove it"
+                    f"config key 'datasets.{name}.frame_files': only a rawframes or presampled dataset reads "
+                    f"frame folders (source is {dataset['source']!r}); remove it"
                 )
             try:
                 check_frame_files(dataset["frame_files"])
@@ -129,6 +132,20 @@ def check_cross_fields(config: dict[str, Any]) -> None:
                 f"config key 'datasets.{name}.clip.crop': {clip['crop']} is larger than "
                 f"short_side={clip['short_side']}"
             )
+
+
+def _check_presampled(name: str, dataset: dict[str, Any]) -> None:
+    """A pre-sampled clip is read whole, in order: no temporal stride, never looped."""
+    if dataset["clip"]["frame_interval"] != 1:
+        raise ConfigError(
+            f"config key 'datasets.{name}.clip.frame_interval': a presampled dataset reads every frame of a "
+            f"folder in order; set it to 1 (got {dataset['clip']['frame_interval']})"
+        )
+    if dataset["short_video"] != "error":
+        raise ConfigError(
+            f"config key 'datasets.{name}.short_video': a presampled dataset never repeats frames; remove it "
+            "(a folder with too few frames is an error naming it)"
+        )
 
 
 def _check_half_precision(config: dict[str, Any]) -> None:
@@ -230,6 +247,9 @@ _DOWNLOAD_HINTS = {
     ("rawframes", "video_root"): "the directory of extracted frame folders",
     ("rawframes", "annotations"): "mmaction2 rawframe annotation file '<frame_dir> <total_frames> <label>'",
     ("rawframes", "class_names"): "class names, one per line in label order",
+    ("presampled", "video_root"): "the directory of pre-sampled clip folders",
+    ("presampled", "annotations"): "rawframe annotation file '<frame_dir> <total_frames> <label>'",
+    ("presampled", "class_names"): "class names, one per line in label order",
 }
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from videopure.config import ConfigError, schema
+from videopure.data.readers import FRAME_FOLDER_SOURCES
 
 FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "clip", "short_video")
 
@@ -24,7 +25,7 @@ FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "cl
 # Config keys by stage (a workflow script's name); "{dataset}" is the job's dataset. Every stage also
 # reads "seed", with which runtime.stage seeds it.
 #: Declared keys a config may leave out (the schema gives them no default): a dataset's frame_files,
-#: which a rawframes dataset alone reads and records (frames_params), so that declaring it changes
+#: which a frame-folder dataset alone reads and records (frames_params), so that declaring it changes
 #: no other dataset's frames parameters.
 OPTIONAL_CONFIG = ("datasets.{dataset}.frame_files",)
 FRAMES_CONFIG = (
@@ -167,7 +168,7 @@ def frames_params(config: dict[str, Any], dataset: str, split: str) -> dict[str,
     params["split_name"] = split
     if split == spec["eval_split"]:
         params["subset"] = spec["subset"]
-    if spec["source"] == "rawframes":
+    if spec["source"] in FRAME_FOLDER_SOURCES:
         from videopure.data.frames import DEFAULT_FRAME_FILES
 
         params["frame_files"] = {**DEFAULT_FRAME_FILES, **spec.get("frame_files", {})}

@@ -10,7 +10,12 @@ Each video becomes one clip exactly as mmaction2 1.2.0's test pipeline makes it 
 
 so a classifier evaluated on these arrays sees what it would see under mmaction2's own test
 loop (``tests/test_frames.py`` compares against mmaction2's transforms). Frames are RGB,
-shaped (N, T, H, W, C).
+shaped (N, T, H, W, C). A video shorter than the clip's span has its frames repeated only with
+``short_video: loop`` (mmaction2's ``out_of_bound_opt='loop'``), and every such clip is recorded
+in the frames file's ``looped_clips`` and counted in the log.
+
+Pre-sampled clips (``source: presampled``) are frame folders that already are the clip: read
+whole, in order, never looped, and left as they are when their frames are ``crop`` x ``crop``.
 """
 
 from __future__ import annotations
@@ -135,28 +140,50 @@ def load_clip(
     *,
     name: str = "<name>",
     frame_files: dict[str, Any] = DEFAULT_FRAME_FILES,
+    presampled: bool = False,
 ) -> np.ndarray:
-    """Decode, sample, resize and crop one record's test clip.
+    """Decode, sample, resize and crop one record's test clip (:func:`read_clip`'s frames)."""
+    return read_clip(record, clip, short_video, name=name, frame_files=frame_files, presampled=presampled)[0]
+
+
+def read_clip(
+    record: VideoRecord,
+    clip: dict[str, Any],
+    short_video: str,
+    *,
+    name: str = "<name>",
+    frame_files: dict[str, Any] = DEFAULT_FRAME_FILES,
+    presampled: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Decode, sample, resize and crop one record's test clip; also return how many frames its video
+    (or folder) holds.
 
     Videos are read with decord (one decoding thread, as mmaction2's ``DecordInit`` default;
     ``get_batch`` as ``DecordDecode(mode='accurate')``); frame folders with OpenCV, BGR -> RGB,
     as ``RawFrameDecode``, the files named by ``frame_files`` (``template`` formats the frame's
     number, the first being ``start_index``: mmaction2's ``filename_tmpl`` and ``start_index``).
+    ``presampled``: the folder is the clip, its ``num_frames`` frames read in order; a folder of
+    another length is an error, and frames already ``crop`` x ``crop`` are neither resized nor cropped.
 
     Returns:
-        uint8 (T, crop, crop, 3), RGB.
+        uint8 (T, crop, crop, 3), RGB; the video's frame count.
 
     Raises:
         DataError: a missing, unreadable or too short video (the file is named).
     """
     if record.total_frames is None:
-        frames = _decode_video(record.path, clip, short_video, name)
+        frames, total = _decode_video(record.path, clip, short_video, name)
+    elif presampled:
+        frames, total = _read_presampled(record.path, record.total_frames, clip, frame_files), record.total_frames
+        if frames.shape[1:3] == (clip["crop"], clip["crop"]):
+            return frames, total
     else:
-        frames = _read_frame_folder(record.path, record.total_frames, clip, short_video, name, frame_files)
-    return resize_crop(frames, clip["short_side"], clip["crop"])
+        total = record.total_frames
+        frames = _read_frame_folder(record.path, total, clip, short_video, name, frame_files)
+    return resize_crop(frames, clip["short_side"], clip["crop"]), total
 
 
-def _decode_video(path: Path, clip: dict[str, Any], short_video: str, name: str) -> np.ndarray:
+def _decode_video(path: Path, clip: dict[str, Any], short_video: str, name: str) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise DataError(f"video '{path}' does not exist; re-download it or remove it from the split list")
     # Imported here: reading extracted frames (load_frames) must not need it, e.g. on a GPU machine
@@ -171,7 +198,7 @@ def _decode_video(path: Path, clip: dict[str, Any], short_video: str, name: str)
         raise _unreadable(path, exc) from exc
     indices = sample_indices(num_frames, clip, short_video, path, name=name)
     try:
-        return reader.get_batch(indices.tolist()).asnumpy()
+        return reader.get_batch(indices.tolist()).asnumpy(), num_frames
     except (decord.DECORDError, RuntimeError) as exc:
         raise _unreadable(path, exc) from exc
 
@@ -184,7 +211,21 @@ def _unreadable(path: Path, exc: Exception) -> DataError:
 def _read_frame_folder(
     folder: Path, total: int, clip: dict[str, Any], short_video: str, name: str, frame_files: dict[str, Any]
 ) -> np.ndarray:
-    indices = sample_indices(total, clip, short_video, folder, name=name)
+    return _read_frames(folder, sample_indices(total, clip, short_video, folder, name=name), total, frame_files)
+
+
+def _read_presampled(folder: Path, total: int, clip: dict[str, Any], frame_files: dict[str, Any]) -> np.ndarray:
+    if total != clip["num_frames"]:
+        raise DataError(
+            f"pre-sampled clip '{folder}' has {total} frames (the annotation file says so) but clip.num_frames is "
+            f"{clip['num_frames']}; a pre-sampled clip is read whole and never looped: fix the folder, its "
+            "annotation line or clip.num_frames"
+        )
+    return _read_frames(folder, np.arange(total), total, frame_files)
+
+
+def _read_frames(folder: Path, indices: np.ndarray, total: int, frame_files: dict[str, Any]) -> np.ndarray:
+    """The frames at ``indices`` (0-based) of a frame folder, RGB, each file read once."""
     decoded: dict[int, np.ndarray] = {}  # a looped clip repeats frames: read each file once
     for index in indices.tolist():
         if index in decoded:
@@ -246,7 +287,8 @@ def extract_frames(
     The file holds ``frames`` uint8 (N, T, crop, crop, 3), ``labels`` int64, ``video_ids``,
     ``class_names`` and ``video_identities`` (:func:`video_identity` of each video, so the file's
     identity changes with any video's content); its ``params`` are the caller's plus ``num_clips``
-    = N (one clip per video). Frame folders are read as ``params["frame_files"]`` names their files
+    = N (one clip per video) and ``looped_clips``, the frame count of each video shorter than the
+    clip's span, by video id (its frames repeated: ``short_video: loop``). Frame folders are read as ``params["frame_files"]`` names their files
     (mmaction2's default where absent). Every video is decoded before anything is written, so a bad
     video leaves no file.
 
@@ -261,6 +303,7 @@ def extract_frames(
     """
     records = video_list.records
     frame_files = params.get("frame_files", DEFAULT_FRAME_FILES)
+    presampled = params.get("source") == "presampled"
     if not records:
         raise ValueError("extract_frames: the video list is empty")
     if params.get("num_clips", len(records)) != len(records):
@@ -268,24 +311,33 @@ def extract_frames(
     log.info("frames: decoding %d videos (%d threads) for %s", len(records), threads, out_path)
 
     frames = np.empty((len(records), clip["num_frames"], clip["crop"], clip["crop"], 3), dtype=np.uint8)
-    identities = []
+    identities, totals = [], []
     pool = ThreadPoolExecutor(max_workers=threads)
     try:
         # map() yields in list order, so the array and the first error reported are deterministic.
         clips = pool.map(
             lambda record: (
-                load_clip(record, clip, short_video, name=name, frame_files=frame_files),
+                read_clip(record, clip, short_video, name=name, frame_files=frame_files, presampled=presampled),
                 video_identity(record.path),
             ),
             records,
         )
-        for index, (array, identity) in enumerate(
+        for index, ((array, total), identity) in enumerate(
             tqdm(clips, total=len(records), desc=f"frames {out_path.name}", unit="video")
         ):
             frames[index] = array
             identities.append(identity)
+            totals.append(total)
     finally:
         pool.shutdown(cancel_futures=True)
+    span = (clip["num_frames"] - 1) * clip["frame_interval"] + 1
+    looped = {record.video_id: total for record, total in zip(records, totals) if total < span}
+    if looped:
+        log.warning(
+            "frames: %d of %d clips repeat frames (short_video: loop): their videos are shorter than the %d "
+            "frames a clip spans; frame counts in the file's looped_clips: %s",
+            len(looped), len(records), span, ", ".join(f"{video} ({total})" for video, total in looped.items()),
+        )  # fmt: skip
 
     identity = write_h5(
         out_path,
@@ -296,7 +348,7 @@ def extract_frames(
             "class_names": np.array(video_list.class_names, dtype=str),
             "video_identities": np.array(identities, dtype=str),
         },
-        {**params, "num_clips": len(records)},
+        {**params, "num_clips": len(records), "looped_clips": looped},
     )
     log.info("frames: wrote %s (%d clips of %s, identity %s)", out_path, len(frames), frames.shape[1:], identity)
 

@@ -58,6 +58,10 @@ class VideoList:
     class_names: tuple[str, ...]
 
 
+#: The sources whose clips are folders of frame images listed by a rawframe annotation file:
+#: ``rawframes`` sampled as mmaction2 samples a video, ``presampled`` read whole.
+FRAME_FOLDER_SOURCES = ("rawframes", "presampled")
+
 # How to obtain each source, quoted in the errors about missing inputs.
 _HOW_TO_GET = {
     "ucf101": (
@@ -76,6 +80,11 @@ _HOW_TO_GET = {
         "rawframes: extract frames with mmaction2's tools/data/build_rawframes.py (img_00001.jpg, "
         "...) and set datasets.{name}.video_root (the folder of frame folders) and "
         "datasets.{name}.annotations (the '<frame_dir> <total_frames> <label>' file)"
+    ),
+    "presampled": (
+        "presampled: one folder of frame images per clip, already sampled (e.g. 0.png ... 31.png, "
+        "set datasets.{name}.frame_files), and set datasets.{name}.video_root (the folder of clip "
+        "folders) and datasets.{name}.annotations (the '<frame_dir> <total_frames> <label>' file)"
     ),
     "generated": (
         "generated videos: run the workflow (snakemake), whose generate_videos rule writes "
@@ -96,7 +105,7 @@ def read_split(
         dataset: one validated entry of the config's ``datasets`` (defaults filled in).
         split: split name. For ``ucf101``/``generated`` it selects ``<split>list0N.txt``; for
             ``kinetics400`` the CSV rows whose ``split`` column equals it (all rows if the CSV
-            has no such column); ``rawframes`` has one annotation file and ignores it.
+            has no such column); ``rawframes`` and ``presampled`` have one annotation file and ignore it.
         generated_root: ``data/<dataset name>``, required for ``source: generated``.
         name: the dataset's name in the config, used to name config keys in error messages.
 

@@ -22,8 +22,8 @@ from mmaction.datasets.transforms.loading import (
 from mmaction.datasets.transforms.processing import CenterCrop, Resize
 
 from videopure.cache import StaleCacheError, read_attrs, read_h5
-from videopure.data.frames import FRAME_TEMPLATE, extract_frames, load_clip, load_frames, resize_crop, sample_indices
-from videopure.data.readers import DataError, VideoList, VideoRecord
+from videopure.data.frames import extract_frames, load_clip, load_frames, resize_crop, sample_indices
+from videopure.data.readers import FRAME_TEMPLATE, DataError, VideoList, VideoRecord
 
 CLIP = {"num_frames": 4, "frame_interval": 2, "short_side": 32, "crop": 32}
 
@@ -457,3 +457,74 @@ def test_a_short_video_is_an_error_under_the_paper_clip_and_a_recorded_loop_when
     assert not out.exists()
     extract_frames(videos, PAPER_CLIP, "loop", out, {"source": "rawframes"})
     assert read_h5(out).params["looped_clips"] == {"short": 40}
+
+
+def write_class_folders(root: Path, layout: dict[str, dict[str, int]]) -> Path:
+    """``root/clips/<class>/<clip>/0.png ...`` with ``layout[class][clip]`` frames of 8 x 8; returns the root."""
+    for class_name, clips in layout.items():
+        for clip, count in clips.items():
+            folder = root / "clips" / class_name / clip
+            folder.mkdir(parents=True)
+            for index in range(count):
+                cv2.imwrite(str(folder / f"{index}.png"), np.full((8, 8, 3), 10 * index, dtype=np.uint8))
+    return root / "clips"
+
+
+def class_folder_dataset(clips: Path, class_names: Path | None = None) -> dict:
+    from tests.helpers import REPO
+    from videopure.config import load_config, validate_config
+
+    dataset = {
+        "source": "presampled", "video_root": str(clips), "class_names": str(class_names) if class_names else None,
+        "eval_split": "test", "clip": {"num_frames": 4, "frame_interval": 1, "short_side": 8, "crop": 8},
+        "frame_files": {"template": "{}.png", "start_index": 0}, "classifiers": {"NL": {"config": "config/models/mini_nl.py"}},
+    }  # fmt: skip
+    mini = load_config(REPO / "config" / "config.yaml")
+    return validate_config({**mini, "datasets": {"other": dataset}})["datasets"]["other"]
+
+
+def test_a_class_per_folder_layout_labels_clips_by_their_parent_folder(tmp_path: Path) -> None:
+    """No annotation file: <video_root>/<class>/<clip>/, labels in sorted folder order, or in the
+    class-name file's order where there is one; each clip's frame count is its files'."""
+    from videopure.data.readers import read_split
+
+    clips = write_class_folders(tmp_path, {"walk": {"b": 4, "a": 4}, "jump": {"c": 4}})
+    videos = read_split(class_folder_dataset(clips), "test", name="other")
+    assert videos.class_names == ("jump", "walk")
+    assert [(r.video_id, r.label, r.total_frames) for r in videos.records] == [("jump/c", 0, 4), ("walk/a", 1, 4), ("walk/b", 1, 4)]
+    (tmp_path / "classes.txt").write_text("walk\njump\nrun\n")
+    videos = read_split(class_folder_dataset(clips, tmp_path / "classes.txt"), "test", name="other")
+    assert videos.class_names == ("walk", "jump", "run") and [r.label for r in videos.records] == [0, 0, 1]
+    out = tmp_path / "frames.h5"
+    extract_frames(videos, {"num_frames": 4, "frame_interval": 1, "short_side": 8, "crop": 8}, "error", out,
+                   {"source": "presampled", "frame_files": {"template": "{}.png", "start_index": 0}})  # fmt: skip
+    stored = load_frames(out)
+    assert stored.frames[:, :, 0, 0, 0].tolist() == [[0, 10, 20, 30]] * 3 and stored.labels.tolist() == [0, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("missing_frame", r"'.*walk/a' holds 3 files but not frame '1\.png'"),
+        ("stray_file", r"'.*walk/a' holds 5 files but not frame '4\.png'"),
+        ("empty_clip", r"frame folder '.*walk/a' is empty"),
+        ("unknown_class", r"class folders \['swim'\] .* are not in datasets\.other\.class_names"),
+    ],
+)
+def test_a_bad_class_folder_is_named(tmp_path: Path, fault: str, message: str) -> None:
+    from videopure.data.readers import read_split
+
+    clips = write_class_folders(tmp_path, {"walk": {"a": 4}, "jump": {"c": 4}})
+    (tmp_path / "classes.txt").write_text("walk\njump\n")
+    if fault == "missing_frame":
+        (clips / "walk" / "a" / "1.png").unlink()
+    elif fault == "stray_file":
+        (clips / "walk" / "a" / "notes.txt").write_text("not a frame")
+    elif fault == "empty_clip":
+        for frame in (clips / "walk" / "a").iterdir():
+            frame.unlink()
+    else:
+        write_class_folders(tmp_path / "more", {"swim": {"d": 4}})
+        (tmp_path / "more" / "clips" / "swim").rename(clips / "swim")
+    with pytest.raises(DataError, match=message):
+        read_split(class_folder_dataset(clips, tmp_path / "classes.txt"), "test", name="other")

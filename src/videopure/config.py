@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from videopure.data.readers import FRAME_FOLDER_SOURCES
 from videopure.paths import trained_flow_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +76,6 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
     from videopure.data.frames import check_frame_files
-    from videopure.data.readers import FRAME_FOLDER_SOURCES
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
     from videopure.evaluation.autoattack import autoattack_setup
@@ -277,7 +277,10 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
         source = dataset["source"]
         for key in ("video_root", "annotations", "class_names"):
             hint = _DOWNLOAD_HINTS.get((source, key))
-            if hint is None or (key == "class_names" and source == "kinetics400" and dataset[key] is None):
+            optional = (source == "kinetics400" and key == "class_names") or (
+                source in FRAME_FOLDER_SOURCES and key != "video_root"  # null: one folder per class
+            )
+            if hint is None or (optional and dataset[key] is None):
                 continue
             if absent(dataset[key]):
                 problems.append(f"datasets.{name}.{key} = {dataset[key]!r} does not exist — {hint}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from videopure.config import ConfigError, schema
-from videopure.data.readers import FRAME_FOLDER_SOURCES
+from videopure.data.readers import DEFAULT_FRAME_FILES, FRAME_FOLDER_SOURCES
 
 FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "clip", "short_video")
 
@@ -169,8 +169,6 @@ def frames_params(config: dict[str, Any], dataset: str, split: str) -> dict[str,
     if split == spec["eval_split"]:
         params["subset"] = spec["subset"]
     if spec["source"] in FRAME_FOLDER_SOURCES:
-        from videopure.data.frames import DEFAULT_FRAME_FILES
-
         params["frame_files"] = {**DEFAULT_FRAME_FILES, **spec.get("frame_files", {})}
     if spec["source"] == "generated":
         params["generator"] = config["generator"]

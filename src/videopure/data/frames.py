@@ -31,14 +31,10 @@ import numpy as np
 from tqdm import tqdm
 
 from videopure.cache import read_h5, write_h5
-from videopure.data.readers import DataError, VideoList, VideoRecord
+from videopure.data.readers import DEFAULT_FRAME_FILES, DataError, VideoList, VideoRecord
 
 log = logging.getLogger(__name__)
 
-FRAME_TEMPLATE = "img_{:05d}.jpg"
-"""Frame file names of ``rawframes`` folders: mmaction2's default ``filename_tmpl``, numbered
-from 1 (``RawframeDataset``'s default ``start_index``); config ``frame_files`` names others."""
-DEFAULT_FRAME_FILES = {"template": FRAME_TEMPLATE, "start_index": 1}
 
 
 def check_frame_files(frame_files: dict[str, Any]) -> None:

@@ -58,9 +58,13 @@ class VideoList:
     class_names: tuple[str, ...]
 
 
-#: The sources whose clips are folders of frame images listed by a rawframe annotation file:
-#: ``rawframes`` sampled as mmaction2 samples a video, ``presampled`` read whole.
+#: The sources whose clips are folders of frame images, listed by a rawframe annotation file or one
+#: folder per class: ``rawframes`` sampled as mmaction2 samples a video, ``presampled`` read whole.
 FRAME_FOLDER_SOURCES = ("rawframes", "presampled")
+FRAME_TEMPLATE = "img_{:05d}.jpg"
+"""Frame file names of ``rawframes`` folders: mmaction2's default ``filename_tmpl``, numbered
+from 1 (``RawframeDataset``'s default ``start_index``); config ``frame_files`` names others."""
+DEFAULT_FRAME_FILES = {"template": FRAME_TEMPLATE, "start_index": 1}
 
 # How to obtain each source, quoted in the errors about missing inputs.
 _HOW_TO_GET = {
@@ -124,11 +128,13 @@ def read_split(
         video_root, annotations = Path(generated_root) / "videos", Path(generated_root) / "annotations"
         root_key = annotations_key = "written by the workflow"
     else:
-        video_root, annotations = Path(dataset["video_root"]), Path(dataset["annotations"])
+        video_root, annotations = Path(dataset["video_root"]), Path(dataset["annotations"] or ".")
         root_key, annotations_key = f"datasets.{name}.video_root", f"datasets.{name}.annotations"
     how = _HOW_TO_GET[source].format(name=name)
+    class_folders = source in FRAME_FOLDER_SOURCES and dataset["annotations"] is None
     _require(video_root, root_key, how, directory=True)
-    _require(annotations, annotations_key, how, directory=source in ("ucf101", "generated"))
+    if not class_folders:
+        _require(annotations, annotations_key, how, directory=source in ("ucf101", "generated"))
     if not any(video_root.iterdir()):
         raise DataError(f"video directory '{video_root}' is empty; {how}")
 
@@ -136,6 +142,9 @@ def read_split(
         video_list = _read_ucf(annotations, video_root, split, dataset["split"], name)
     elif source == "kinetics400":
         video_list = _read_kinetics(annotations, video_root, split, dataset["class_names"], name)
+    elif class_folders:
+        frame_files = {**DEFAULT_FRAME_FILES, **dataset.get("frame_files", {})}
+        video_list = _read_class_folders(video_root, dataset["class_names"], frame_files, name)
     else:
         video_list = _read_rawframes(annotations, video_root, dataset["class_names"], name)
 
@@ -420,6 +429,45 @@ def _read_kinetics(annotations: Path, video_root: Path, split: str, class_names:
             video_root,
             "complete the download or remove their rows from the CSV (videos taken down from YouTube are common)",
         )
+    return VideoList(records=tuple(records), class_names=names)
+
+
+def _read_class_folders(video_root: Path, class_names: str | None, frame_files: dict[str, Any], name: str) -> VideoList:
+    """Frame folders laid out ``<video_root>/<class>/<clip>/``: labels in the order of the class-name
+    file, or of the sorted class folder names without one; a clip's frame count is its number of files
+    (hidden ones aside), which must be the first ones ``frame_files`` names."""
+    classes = sorted(entry.name for entry in video_root.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+    if class_names is None:
+        names = tuple(classes)
+    else:
+        names = _read_class_names(class_names, f"datasets.{name}.class_names", "one class name per line, label order")
+        unknown = [folder for folder in classes if folder not in names]
+        if unknown:
+            raise DataError(
+                f"class folders {unknown[:_SHOW_MISSING]} of '{video_root}' are not in datasets.{name}.class_names "
+                f"('{class_names}'); add them there or move them out"
+            )
+    template, start = frame_files["template"], frame_files["start_index"]
+    records: list[VideoRecord] = []
+    for label, class_name in enumerate(names):
+        class_folder = video_root / class_name
+        if not class_folder.is_dir():
+            continue
+        for clip in sorted(entry for entry in class_folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")):
+            files = {entry.name for entry in clip.iterdir() if entry.is_file() and not entry.name.startswith(".")}
+            if not files:
+                raise DataError(f"frame folder '{clip}' is empty; remove it or extract its frames")
+            wanted = [template.format(start + index) for index in range(len(files))]
+            missing = [file for file in wanted if file not in files]
+            if missing:
+                raise DataError(
+                    f"frame folder '{clip}' holds {len(files)} files but not frame '{missing[0]}' "
+                    f"(datasets.{name}.frame_files: '{template}' from {start}): a frame is missing or a file "
+                    "that is not a frame is there; fix the folder or frame_files"
+                )
+            records.append(VideoRecord(path=clip, label=label, video_id=f"{class_name}/{clip.name}", total_frames=len(files)))
+    if not records:
+        raise DataError(f"'{video_root}' holds no <class>/<clip>/ frame folders; see docs/usage.md")
     return VideoList(records=tuple(records), class_names=names)
 
 

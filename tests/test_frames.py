@@ -528,3 +528,19 @@ def test_a_bad_class_folder_is_named(tmp_path: Path, fault: str, message: str) -
         (tmp_path / "more" / "clips" / "swim").rename(clips / "swim")
     with pytest.raises(DataError, match=message):
         read_split(class_folder_dataset(clips, tmp_path / "classes.txt"), "test", name="other")
+
+
+def test_frames_in_a_format_opencv_does_not_read_are_read_by_pil(tmp_path: Path) -> None:
+    """TGA frames (OpenCV returns None for them): read by PIL, equal to the frames written."""
+    from PIL import Image
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    frames = np.random.default_rng(7).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    for index, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{index}.tga")
+    assert cv2.imread(str(folder / "0.tga")) is None
+    clip = {"num_frames": 4, "frame_interval": 1, "short_side": 8, "crop": 8}
+    record = VideoRecord(path=folder, label=0, video_id="clip", total_frames=4)
+    frame_files = {"template": "{}.tga", "start_index": 0}
+    np.testing.assert_array_equal(load_clip(record, clip, "error", frame_files=frame_files, presampled=True), frames)

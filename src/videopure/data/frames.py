@@ -156,7 +156,7 @@ def read_clip(
 
     Videos are read with decord (one decoding thread, as mmaction2's ``DecordInit`` default;
     ``get_batch`` as ``DecordDecode(mode='accurate')``); frame folders with OpenCV, BGR -> RGB,
-    as ``RawFrameDecode``, the files named by ``frame_files`` (``template`` formats the frame's
+    as ``RawFrameDecode`` (PIL for formats OpenCV does not read), the files named by ``frame_files`` (``template`` formats the frame's
     number, the first being ``start_index``: mmaction2's ``filename_tmpl`` and ``start_index``).
     ``presampled``: the folder is the clip, its ``num_frames`` frames read in order; a folder of
     another length is an error, and frames already ``crop`` x ``crop`` are neither resized nor cropped.
@@ -227,17 +227,32 @@ def _read_frames(folder: Path, indices: np.ndarray, total: int, frame_files: dic
         if index in decoded:
             continue
         path = folder / frame_files["template"].format(index + frame_files["start_index"])
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = _read_image(path)
         if image is None:
             raise DataError(
                 f"frame '{path}' is missing or unreadable (the annotation says {total} frames); "
                 "re-extract the frames or fix the annotation file"
             )
-        decoded[index] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        decoded[index] = image
     shapes = {image.shape for image in decoded.values()}
     if len(shapes) > 1:
         raise DataError(f"frames of '{folder}' differ in size ({sorted(shapes)}); re-extract them")
     return np.stack([decoded[index] for index in indices.tolist()])
+
+
+def _read_image(path: Path) -> np.ndarray | None:
+    """An image file as RGB uint8 (H, W, 3): by OpenCV, as mmaction2's ``RawFrameDecode``, or by PIL
+    for the formats OpenCV does not read (TGA, PCX, ICO, ...); None if neither reads it."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is not None:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as opened:
+            return np.asarray(opened.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
 
 
 IDENTITY_BYTES = 1 << 20

@@ -129,17 +129,9 @@ def resize_crop(frames: np.ndarray, short_side: int, crop: int) -> np.ndarray:
     return np.ascontiguousarray(resized[:, top : top + crop, left : left + crop])
 
 
-def load_clip(
-    record: VideoRecord,
-    clip: dict[str, Any],
-    short_video: str,
-    *,
-    name: str = "<name>",
-    frame_files: dict[str, Any] = DEFAULT_FRAME_FILES,
-    presampled: bool = False,
-) -> np.ndarray:
-    """Decode, sample, resize and crop one record's test clip (:func:`read_clip`'s frames)."""
-    return read_clip(record, clip, short_video, name=name, frame_files=frame_files, presampled=presampled)[0]
+def load_clip(record: VideoRecord, clip: dict[str, Any], short_video: str, **options: Any) -> np.ndarray:
+    """One record's test clip alone: :func:`read_clip`'s frames (``options``: its keyword arguments)."""
+    return read_clip(record, clip, short_video, **options)[0]
 
 
 def read_clip(

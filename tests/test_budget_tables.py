@@ -91,12 +91,14 @@ def test_a_row_that_is_not_a_defense_is_refused_naming_the_key(tmp_path):
         load_config(path)
 
 
-def cell(defense, setting, correct, run_bpda=True, norm=None, steps=10):
-    """Votes of 4 clips of label 0, one draw: the first ``correct`` of them right."""
+def cell(defense, setting, correct, run_bpda=True, norm=None, steps=10, eps=None):
+    """Votes of 4 clips of label 0, one draw: the first ``correct`` of them right; the setting as the
+    table script reads it, from the predictions file's folder name."""
     votes = np.array([[0]] * correct + [[1]] * (4 - correct))
-    attack = {"attack": {"norm": norm or setting.norm, "steps": steps, "eps": setting.eps}, "gradient": "bpda"}
+    attack = {"attack": {"norm": norm or setting.norm, "steps": steps, "eps": eps or setting.eps}, "gradient": "bpda"}
     slugs = ["pgd", "pgd_bpda"] if run_bpda and defense != "None" else ["pgd"]
-    return BudgetCell(defense, setting, np.zeros(4, int), {s: votes for s in slugs}, {s: attack for s in slugs})
+    read = AttackSetting.from_slug(setting.slug)
+    return BudgetCell(defense, read, np.zeros(4, int), {s: votes for s in slugs}, {s: attack for s in slugs})
 
 
 def test_table11_layout_counts_votes_and_marks_the_attack_not_run():
@@ -127,5 +129,25 @@ def test_table12_has_no_radius_column_and_refuses_cells_of_other_sizes_or_settin
         build_budget_table(setup, [*cells[:-1], short])
     with pytest.raises(ValueError, match="linf attack"):
         check_cell_attacks(setup, cell("Ours", setting, 2, norm="linf"), "x.h5")
-    with pytest.raises(ValueError, match="of 3 steps"):
+    with pytest.raises(ValueError, match="and 3 steps"):
         check_cell_attacks(setup, cell("Ours", setting, 2, steps=3), "x.h5")
+    eleven = budget_tables(MINI)["table11"]
+    with pytest.raises(ValueError, match=r"radius 0\.0156863 .* asks linf 8/255"):
+        check_cell_attacks(eleven, cell("Ours", eleven.settings[1], 2, eps=4 / 255), "x.h5")
+
+
+def test_a_radius_no_folder_name_can_hold_is_refused_naming_its_key(tmp_path):
+    """Folder names keep 10 significant digits and no exponent: a radius they cannot hold would be
+    attacked at another radius than the config's, so it is refused before any job."""
+
+    def mini_with(text: str) -> dict:
+        path = tmp_path / "config.yaml"
+        path.write_text((REPO / "config" / "config.yaml").read_text() + "\n" + text + "\n")
+        return load_config(path)
+
+    with pytest.raises(ConfigError, match=r"'eps_sweep\.eps': eps 1e-08/255 cannot be named"):
+        mini_with("eps_sweep: {eps: [4, 0.00000001]}")
+    with pytest.raises(ConfigError, match=r"'attack\.eps_l2'"):
+        mini_with("attack: {eps_l2: 0.00000001}")
+    settings = budget_tables(mini_with("eps_sweep: {eps: [4, 12.5, 12.345678901234]}"))["table11"].settings
+    assert [setting.slug.split("_")[0] for setting in settings] == ["linf~4", "linf~12.5", "linf~12.3456789"]

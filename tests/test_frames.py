@@ -409,7 +409,7 @@ def test_the_presampled_preset_reads_a_folder_of_224_frames_as_the_clip_bit_for_
     extract_frames(videos, dataset["clip"], dataset["short_video"], out, frames_params(config, "other", "test"))
     stored = load_frames(out)
     np.testing.assert_array_equal(stored.frames[0], frames)
-    assert read_h5(out).params["looped_clips"] == {}
+    assert read_h5(out).params["looped_clips"] == 0
     as_video = {**dataset, "source": "rawframes", "clip": PAPER_CLIP, "short_video": "loop"}
     sampled = load_clip(videos.records[0], PAPER_CLIP, "loop", frame_files=as_video["frame_files"])
     assert np.abs(sampled.astype(int) - frames.astype(int)).mean() > 5  # what the preset avoids
@@ -423,8 +423,8 @@ def test_a_presampled_clip_of_another_length_is_an_error_naming_the_folder_and_c
     from videopure.data.readers import read_split
 
     out = tmp_path / "frames.h5"
-    with pytest.raises(DataError, match=r"'.*short_clip' has 31 frames .* clip\.num_frames is 32"):
-        extract_frames(read_split(dataset, "test", name="other"), clip, "error", out, {"source": "presampled"})
+    with pytest.raises(DataError, match=r"'.*short_clip' has 31 frames .* datasets\.other\.clip\.num_frames is 32"):
+        extract_frames(read_split(dataset, "test", name="other"), clip, "error", out, {"source": "presampled"}, name="other")
     assert not out.exists()
 
 
@@ -443,8 +443,8 @@ def test_the_presampled_preset_refuses_a_stride_or_looping_before_any_job(tmp_pa
 
 def test_a_short_video_is_an_error_under_the_paper_clip_and_a_recorded_loop_when_asked(tmp_path: Path) -> None:
     """The paper's clip (32 frames every 2: a span of 63) from a 40-frame folder: an error naming the
-    folder and both counts; with short_video: loop the clip repeats frames, and the frames file says
-    which clip and from how many frames."""
+    folder and both counts; with short_video: loop the clip repeats frames, and the frames file counts
+    the clips that do and keeps each video's frame count."""
     from videopure.data.readers import read_split
 
     write_frame_folders(tmp_path, {"long": graded_frames(70, 24, 32), "short": graded_frames(40, 24, 32)},
@@ -456,7 +456,8 @@ def test_a_short_video_is_an_error_under_the_paper_clip_and_a_recorded_loop_when
         extract_frames(videos, PAPER_CLIP, "error", out, {"source": "rawframes"})
     assert not out.exists()
     extract_frames(videos, PAPER_CLIP, "loop", out, {"source": "rawframes"})
-    assert read_h5(out).params["looped_clips"] == {"short": 40}
+    stored = read_h5(out)
+    assert stored.params["looped_clips"] == 1 and dict(zip(stored["video_ids"], stored["video_frames"])) == {"long": 70, "short": 40}
 
 
 def write_class_folders(root: Path, layout: dict[str, dict[str, int]]) -> Path:

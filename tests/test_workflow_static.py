@@ -134,7 +134,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_p
         job = SimpleNamespace(resources=resources)
         validate_slurm_extra(job)
         assert set_gres_string(job) == (" --gpus=1" if rule in torch_rules - cpu_only else ""), rule
-        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient", "attack_setting", "autoattack"} else 240), rule
+        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient", "attack_setting", "predict_setting", "autoattack"} else 240), rule
 
 
 @pytest.mark.parametrize("profile", ["config/config.yaml", "config/smoke.yaml"])
@@ -146,3 +146,39 @@ def test_dry_run_schedules_the_main_target(profile):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_frames_rule_reads_presampled_clips_laid_out_one_folder_per_class(tmp_path):
+    """A presampled dataset without annotation file (video_root/<class>/<clip>/0.png ...) through the
+    workflow's own frames rule: the clips come back bit for bit, labelled by their class folder."""
+    import cv2
+    import numpy as np
+    import yaml
+
+    from videopure.cache import read_h5
+
+    frames = np.random.default_rng(3).integers(0, 256, (3, 8, 32, 32, 3), dtype=np.uint8)
+    for clip, (label, name) in zip(frames, [("jump", "a"), ("walk", "b"), ("walk", "c")]):
+        folder = tmp_path / "clips" / label / name
+        folder.mkdir(parents=True)
+        for index, frame in enumerate(clip):
+            cv2.imwrite(str(folder / f"{index}.png"), frame[..., ::-1])  # OpenCV writes BGR
+    overlay = tmp_path / "clips.yaml"
+    overlay.write_text(yaml.safe_dump({"datasets": {"clips": {
+        "source": "presampled", "video_root": str(tmp_path / "clips"), "eval_split": "test",
+        "frame_files": {"template": "{}.png", "start_index": 0},
+        "clip": {"num_frames": 8, "frame_interval": 1, "short_side": 32, "crop": 32},
+        "classifiers": {"NL": {"config": "config/models/smoke_nl.py"}},
+    }}}))  # fmt: skip
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "config").symlink_to(REPO / "config")
+    result = subprocess.run(
+        snakemake_cmd("--directory", str(workdir), "--cores", "1", "results/frames/clips/test.h5",
+                      "--configfile", str(REPO / "config" / "smoke.yaml"), str(overlay)),  # fmt: skip
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    stored = read_h5(workdir / "results" / "frames" / "clips" / "test.h5")
+    np.testing.assert_array_equal(stored["frames"], frames)
+    assert stored["video_ids"].tolist() == ["jump/a", "walk/b", "walk/c"] and stored["labels"].tolist() == [0, 1, 1]

@@ -277,9 +277,8 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
         source = dataset["source"]
         for key in ("video_root", "annotations", "class_names"):
             hint = _DOWNLOAD_HINTS.get((source, key))
-            optional = (source == "kinetics400" and key == "class_names") or (
-                source in FRAME_FOLDER_SOURCES and key != "video_root"  # null: one folder per class
-            )
+            class_folders = source in FRAME_FOLDER_SOURCES and dataset["annotations"] is None
+            optional = (source == "kinetics400" and key == "class_names") or (class_folders and key != "video_root")
             if hint is None or (optional and dataset[key] is None):
                 continue
             if absent(dataset[key]):

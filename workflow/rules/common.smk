@@ -223,9 +223,9 @@ def annotation_inputs(wildcards):
         return {
             "split_list": f"data/{wildcards.dataset}/annotations/{wildcards.split}list01.txt"
         }
-    paths = {"annotations": dataset["annotations"]}
-    if dataset["class_names"]:
-        paths["class_names"] = dataset["class_names"]
+    paths = {
+        key: dataset[key] for key in ("annotations", "class_names") if dataset[key]
+    }  # a frame-folder dataset without annotations: one folder per class
     videos = read_split(dataset, wildcards.split, name=wildcards.dataset)
     paths["videos"] = [str(record.path) for record in videos.records]
     return paths

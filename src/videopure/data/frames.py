@@ -11,8 +11,8 @@ Each video becomes one clip exactly as mmaction2 1.2.0's test pipeline makes it 
 so a classifier evaluated on these arrays sees what it would see under mmaction2's own test
 loop (``tests/test_frames.py`` compares against mmaction2's transforms). Frames are RGB,
 shaped (N, T, H, W, C). A video shorter than the clip's span has its frames repeated only with
-``short_video: loop`` (mmaction2's ``out_of_bound_opt='loop'``), and every such clip is recorded
-in the frames file's ``looped_clips`` and counted in the log.
+``short_video: loop`` (mmaction2's ``out_of_bound_opt='loop'``); every such clip is named in the
+log and counted in the frames file's ``looped_clips``, beside each video's frame count.
 
 Pre-sampled clips (``source: presampled``) are frame folders that already are the clip: read
 whole, in order, never looped, and left as they are when their frames are ``crop`` x ``crop``.
@@ -162,7 +162,7 @@ def read_clip(
     if record.total_frames is None:
         frames, total = _decode_video(record.path, clip, short_video, name)
     elif presampled:
-        frames, total = _read_presampled(record.path, record.total_frames, clip, frame_files), record.total_frames
+        frames, total = _read_presampled(record.path, record.total_frames, clip, frame_files, name), record.total_frames
         if frames.shape[1:3] == (clip["crop"], clip["crop"]):
             return frames, total
     else:
@@ -202,12 +202,12 @@ def _read_frame_folder(
     return _read_frames(folder, sample_indices(total, clip, short_video, folder, name=name), total, frame_files)
 
 
-def _read_presampled(folder: Path, total: int, clip: dict[str, Any], frame_files: dict[str, Any]) -> np.ndarray:
+def _read_presampled(folder: Path, total: int, clip: dict[str, Any], frame_files: dict[str, Any], name: str) -> np.ndarray:
     if total != clip["num_frames"]:
         raise DataError(
-            f"pre-sampled clip '{folder}' has {total} frames (the annotation file says so) but clip.num_frames is "
-            f"{clip['num_frames']}; a pre-sampled clip is read whole and never looped: fix the folder, its "
-            "annotation line or clip.num_frames"
+            f"pre-sampled clip '{folder}' has {total} frames (its annotation line, or its files without an "
+            f"annotation file) but datasets.{name}.clip.num_frames is {clip['num_frames']}; a pre-sampled clip is "
+            "read whole and never looped: fix the folder, its annotation line or clip.num_frames"
         )
     return _read_frames(folder, np.arange(total), total, frame_files)
 
@@ -222,8 +222,8 @@ def _read_frames(folder: Path, indices: np.ndarray, total: int, frame_files: dic
         image = _read_image(path)
         if image is None:
             raise DataError(
-                f"frame '{path}' is missing or unreadable (the annotation says {total} frames); "
-                "re-extract the frames or fix the annotation file"
+                f"frame '{path}' is missing or unreadable (the clip has {total} frames: its annotation line, or "
+                "its files without an annotation file); re-extract the frames or fix the annotation file"
             )
         decoded[index] = image
     shapes = {image.shape for image in decoded.values()}
@@ -289,9 +289,9 @@ def extract_frames(
 
     The file holds ``frames`` uint8 (N, T, crop, crop, 3), ``labels`` int64, ``video_ids``,
     ``class_names`` and ``video_identities`` (:func:`video_identity` of each video, so the file's
-    identity changes with any video's content); its ``params`` are the caller's plus ``num_clips``
-    = N (one clip per video) and ``looped_clips``, the frame count of each video shorter than the
-    clip's span, by video id (its frames repeated: ``short_video: loop``). Frame folders are read as ``params["frame_files"]`` names their files
+    identity changes with any video's content) and ``video_frames`` (each video's frame count); its
+    ``params`` are the caller's plus ``num_clips`` = N (one clip per video) and ``looped_clips``, how
+    many clips repeat frames because their video is shorter than the clip's span (``short_video: loop``). Frame folders are read as ``params["frame_files"]`` names their files
     (mmaction2's default where absent). Every video is decoded before anything is written, so a bad
     video leaves no file.
 
@@ -338,7 +338,7 @@ def extract_frames(
     if looped:
         log.warning(
             "frames: %d of %d clips repeat frames (short_video: loop): their videos are shorter than the %d "
-            "frames a clip spans; frame counts in the file's looped_clips: %s",
+            "frames a clip spans (the file's video_frames): %s",
             len(looped), len(records), span, ", ".join(f"{video} ({total})" for video, total in looped.items()),
         )  # fmt: skip
 
@@ -350,8 +350,9 @@ def extract_frames(
             "video_ids": np.array([record.video_id for record in records], dtype=str),
             "class_names": np.array(video_list.class_names, dtype=str),
             "video_identities": np.array(identities, dtype=str),
+            "video_frames": np.array(totals, dtype=np.int64),
         },
-        {**params, "num_clips": len(records), "looped_clips": looped},
+        {**params, "num_clips": len(records), "looped_clips": len(looped)},
     )
     log.info("frames: wrote %s (%d clips of %s, identity %s)", out_path, len(frames), frames.shape[1:], identity)
 

@@ -476,7 +476,7 @@ def _read_rawframes(annotations: Path, video_root: Path, class_names: str | None
     names = _read_class_names(
         class_names,
         f"datasets.{name}.class_names",
-        "rawframes datasets need a class-name file (one name per line, label order)",
+        "a frame-folder dataset with an annotation file needs a class-name file (one name per line, label order)",
     )
     records: list[VideoRecord] = []
     missing: list[str] = []

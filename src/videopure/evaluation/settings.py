@@ -23,8 +23,8 @@ SLUG_PATTERN = re.compile(r"(?P<norm>linf|l2)~(?P<eps>\d+(?:\.\d+)?)_steps~(?P<s
 
 
 def _eps_text(value: float) -> str:
-    """A radius as the slug writes it: at most 6 significant digits, no trailing zeros ("4", "0.5")."""
-    return f"{round(value, 6):g}"
+    """A radius as the slug writes it: at most 10 significant digits, no trailing zeros ("4", "0.5")."""
+    return f"{value:.10g}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,13 @@ class AttackSetting:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
         if self.clips is not None and not (isinstance(self.clips, int) and self.clips >= 1):
             raise ValueError(f"clips must be an integer >= 1 or None (every clip), got {self.clips!r}")
+        shown = self.eps * 255 if self.norm == "linf" else self.eps
+        text = _eps_text(shown)
+        if not re.fullmatch(r"\d+(?:\.\d+)?", text) or abs(float(text) - shown) > 1e-9 * shown:
+            raise ValueError(
+                f"eps {shown!r}{'/255' if self.norm == 'linf' else ''} cannot be named by a folder (10 significant "
+                "digits, no exponent); round it"
+            )
 
     @classmethod
     def table1(cls, attack: Mapping[str, Any]) -> AttackSetting:

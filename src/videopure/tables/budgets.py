@@ -10,7 +10,7 @@ Both have the paper's three columns: w/o Defense (the bare recognizer under gray
 Acc* (the defense on the same gray-box clips) and Robust Acc (PGD+BPDA through the defense, an
 adaptive attack through diffusion: marked "not run", with the fill command, where the build did not
 schedule it, as in Table I). Every other attack setting is Table I's (steps, step, random start);
-a radius equal to Table I's reads Table I's files. Measured on the ablations' recognizer (config
+a radius equal to Table I's, on every clip, reads Table I's files. Measured on the ablations' recognizer (config
 ``ablations.dataset`` and ``ablations.model``; the paper: NL on UCF-101).
 """
 
@@ -78,10 +78,14 @@ def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
     for table, section in SECTIONS.items():
         keys = config[section]
         clips = keys["clips"]
-        if table == "table11":
-            settings = tuple(AttackSetting.linf_255(eps, attack, clips) for eps in dict.fromkeys(keys["eps"]))
-        else:
-            settings = (AttackSetting.l2(attack, clips),)
+        try:
+            if table == "table11":
+                settings = tuple(AttackSetting.linf_255(eps, attack, clips) for eps in dict.fromkeys(keys["eps"]))
+            else:
+                settings = (AttackSetting.l2(attack, clips),)
+        except ValueError as error:
+            key = f"{section}.eps" if table == "table11" else "attack.eps_l2"
+            raise ValueError(f"config key '{key}': {error}") from None
         if keys["defenses"] is None:
             defenses = tuple(name for name in PAPER_DEFENSES[table] if name in config["defenses"])
         else:
@@ -109,7 +113,7 @@ class BudgetCell:
 def build_budget_table(setup: BudgetTable, cells: Sequence[BudgetCell]) -> pd.DataFrame:
     """The table in the paper's layout, percentages with one decimal, :data:`NOT_RUN` where the attack
     through the defense was not run. Every cell must hold the same number of clips."""
-    by_key = {(cell.defense, cell.setting): cell for cell in cells}
+    by_key = {(cell.defense, cell.setting.slug): cell for cell in cells}
     sizes = {len(cell.labels) for cell in cells}
     if len(sizes) != 1:
         raise ValueError(f"{setup.table}: its cells hold {sorted(sizes)} clips; rerun rule predict_setting")
@@ -121,7 +125,7 @@ def build_budget_table(setup: BudgetTable, cells: Sequence[BudgetCell]) -> pd.Da
             if setup.table == "table11":
                 record["eps"] = setting.label
             for metric, slug in METRICS.items():
-                cell = by_key[("None" if metric == "w/o Defense" else defense, setting)]
+                cell = by_key[("None" if metric == "w/o Defense" else defense, setting.slug)]
                 if slug in cell.votes:
                     record[metric] = round(100.0 * vote_accuracy(cell.votes[slug], cell.labels), 1)
                 else:
@@ -132,22 +136,26 @@ def build_budget_table(setup: BudgetTable, cells: Sequence[BudgetCell]) -> pd.Da
 
 
 def check_cell_attacks(setup: BudgetTable, cell: BudgetCell, path: str) -> None:
-    """Refuse a cell whose attacks were not run at its setting (norm, steps, clips), naming the file."""
+    """Refuse a cell whose attacks were not run at its setting (norm, steps, and the l-inf radius; an
+    l2 radius is scaled to the clips), naming the file. Its clip count is checked by
+    :func:`build_budget_table`."""
     for slug, record in cell.attacks.items():
-        attack = record["attack"]
-        if attack["norm"] != cell.setting.norm or attack["steps"] != cell.setting.steps:
+        attack, setting = record["attack"], cell.setting
+        radius_differs = setting.norm == "linf" and abs(attack["eps"] - setting.eps) > 1e-6 * setting.eps
+        if attack["norm"] != setting.norm or attack["steps"] != setting.steps or radius_differs:
             raise ValueError(
-                f"{path}: its {COLUMNS_BY_SLUG[slug].name} clips were made by a {attack['norm']} attack of "
-                f"{attack['steps']} steps, {setup.table} asks {cell.setting.norm} at {cell.setting.steps}; rerun its rule"
+                f"{path}: its {COLUMNS_BY_SLUG[slug].name} clips were made by a {attack['norm']} attack of radius "
+                f"{attack['eps']:.6g} and {attack['steps']} steps, {setup.table} asks {setting.norm} {setting.label} "
+                f"and {setting.steps} steps; rerun its rule"
             )
 
 
 def budget_caption(setup: BudgetTable, cells: Sequence[BudgetCell], draws: Mapping[str, int]) -> str:
     """What every number of the table was measured under, read from the attacks' recorded settings."""
     first = next(cell.attacks["pgd"]["attack"] for cell in cells if "pgd" in cell.attacks)
-    attacked_eps = {cell.setting: cell.attacks["pgd"]["attack"]["eps"] for cell in cells if "pgd" in cell.attacks}
+    attacked_eps = {cell.setting.slug: cell.attacks["pgd"]["attack"]["eps"] for cell in cells if "pgd" in cell.attacks}
     radii = ", ".join(
-        f"{setting.label} (eps={attacked_eps[setting]:.4g} on these clips)" if setting.norm == "l2" else setting.label
+        f"{setting.label} (eps={attacked_eps[setting.slug]:.4g} on these clips)" if setting.norm == "l2" else setting.label
         for setting in setup.settings
     )
     gradients = sorted(

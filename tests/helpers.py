@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,26 @@ REPO = Path(__file__).resolve().parents[1]
 def snakemake_cmd(*args: str) -> list[str]:
     """Snakemake of this interpreter's venv, on this repository's Snakefile."""
     return [str(Path(sys.executable).with_name("snakemake")), "-s", str(REPO / "Snakefile"), *args]
+
+
+def run_snakemake(
+    workdir: Path, *args: str, profile: str = "config/smoke.yaml", extra_config: Path | None = None, env=None
+) -> subprocess.CompletedProcess:
+    """Snakemake in ``workdir`` (see :func:`make_workdir`) with a profile's config and an optional overlay."""
+    configs = [str(REPO / profile)] + ([str(extra_config)] if extra_config else [])
+    return subprocess.run(
+        snakemake_cmd("--directory", str(workdir), "--cores", "4", *args, "--configfile", *configs),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def make_workdir(path: Path) -> Path:
+    """A fresh working directory; config paths (config/models/...) are relative to it."""
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config").symlink_to(REPO / "config")
+    return path
 
 
 def tiny_diffusion(seed: int = 0, trained_tau_max: int = 999, cross_attention_dim: int = 8, embedding_length: int = 1):

@@ -17,30 +17,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, snakemake_cmd
+from tests.helpers import REPO, make_workdir, run_snakemake, snakemake_cmd
 from videopure.cache import read_attrs, read_h5
 
 pytestmark = pytest.mark.workflow
 TARGET = "results/table1.csv"
-
-
-def run_snakemake(
-    workdir: Path, *args: str, profile: str = "config/smoke.yaml", extra_config: Path | None = None, env=None
-) -> subprocess.CompletedProcess:
-    configs = [str(REPO / profile)] + ([str(extra_config)] if extra_config else [])
-    return subprocess.run(
-        snakemake_cmd("--directory", str(workdir), "--cores", "4", *args, "--configfile", *configs),
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-
-
-def make_workdir(path: Path) -> Path:
-    """A fresh working directory; config paths (config/models/...) are relative to it."""
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config").symlink_to(REPO / "config")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -539,9 +520,10 @@ def test_table2_has_the_papers_rows_each_sub_attack_and_the_worst_case_per_clip(
 
 
 def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_elsewhere(smoke_ablations):
-    """Table XI on smoke (eps 4 and 8/255) and Table XII (l2), every cell run: at 4/255 the cells are
-    Table I's; at 8/255 and in l2 rule attack_setting's clips keep to their ball, and w/o Defense is
-    the recognizer's accuracy on the gray-box clips, recomputed here."""
+    """Table XI on smoke (Ours at eps 4 and 8/255) and Table XII (Ours, l2), every cell run: at 4/255 the
+    cells are Table I's; at 8/255 and in l2 rule attack_setting's clips keep to their ball, and w/o
+    Defense is the recognizer's accuracy on the gray-box clips, recomputed here. (The paper's rows are
+    the defaults: tests/test_budget_tables.py.)"""
     import torch
 
     from videopure.attacks import scale_l2_eps
@@ -552,14 +534,14 @@ def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_
     eleven = pd.read_csv(results / "table11.csv", dtype=str, keep_default_na=False)
     twelve = pd.read_csv(results / "table12.csv", dtype=str, keep_default_na=False)
     assert list(eleven.columns) == ["Dataset", "Model", "Defense", "eps", "w/o Defense", "Robust Acc*", "Robust Acc", "Clips"]
-    assert eleven["Defense"].tolist() == ["DiffPure_DDPM", "DiffPure_DDPM", "Ours", "Ours"]  # the paper's rows
-    assert eleven["eps"].tolist() == ["4/255", "8/255"] * 2
-    assert twelve["Defense"].tolist() == ["DiffPure_DDIM", "DiffPure_DDPM", "DDIM_Inversion", "Ours"]
+    assert eleven["Defense"].tolist() == ["Ours", "Ours"] and twelve["Defense"].tolist() == ["Ours"]  # smoke's rows
+    assert eleven["eps"].tolist() == ["4/255", "8/255"]
     assert "not run" not in (results / "table11.md").read_text() + (results / "table12.md").read_text()
     for row in eleven[eleven["eps"] == "4/255"].itertuples():
         assert (row._5, row._6, row._7) == (table1.loc["None", "PGD"], table1.loc[row.Defense, "PGD"],
                                             table1.loc[row.Defense, "PGD+BPDA"])  # fmt: skip
-    assert_clip_shares(pd.concat([eleven.iloc[:, 4:7], twelve.iloc[:, 3:6]], axis=1), 4)
+    assert_clip_shares(eleven.iloc[:, 4:7], 4)
+    assert_clip_shares(twelve.iloc[:, 3:6], 4)
     frames = read_h5(results / "frames" / "smoke" / "test.h5")
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     classifier = load_classifier(config, "smoke", "NL", str(results / "models" / "smoke-NL" / "checkpoint.pth"),
@@ -581,7 +563,7 @@ def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_
         undefended = round(100 * float((predicted == record["labels"]).mean()), 1)
         assert (table["w/o Defense"].astype(float) == undefended).all(), (folder, undefended)
     caption = (results / "table12.md").read_text()
-    assert "l2 eps 2 (eps=" in caption and "2 steps" in caption and "Ours" in caption
+    assert "l2 eps 2 (eps=" in caption and "2 steps" in caption and "Ours bpda" in caption
 
 
 def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):
@@ -728,16 +710,6 @@ def test_training_benchmark_times_what_the_rules_train(smoke_run, tmp_path):
     assert report["vae"]["final_losses"] == rule_vae["final_losses"]
     assert report["unet"]["final_loss"] == rule_unet["final_loss"]
     assert report["vae"]["scaling_factor"] == rule_vae["scaling_factor"]
-
-
-def test_training_benchmark_names_the_missing_train_split(tmp_path):
-    workdir = make_workdir(tmp_path / "empty")
-    script = REPO / "benchmarks" / "mini_training.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--configfile", "config/smoke.yaml"], cwd=workdir, capture_output=True, text=True
-    )
-    assert result.returncode != 0
-    assert "results/frames/smoke/train.h5 does not exist" in result.stderr and "snakemake" in result.stderr
 
 
 def test_diagnostics_report_gradient_agreement_and_flow_errors(smoke_ablations):
@@ -962,52 +934,6 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_fi
     new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}, "train": {"vae_reconstructions": 0.5}}))
     rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=new_vae))
     assert {"train_vae", "reconstruct_frames", "train_classifier", "attack_graybox", "train_unet"} <= rules
-
-
-def test_bad_config_fails_before_any_compute(tmp_path):
-    workdir = make_workdir(tmp_path / "bad")
-    result = run_snakemake(workdir, TARGET, "--config", "threads=0")
-    assert result.returncode != 0
-    assert "threads" in result.stdout + result.stderr
-    assert not (workdir / "results").exists() and not (workdir / "data").exists()
-
-
-def test_a_yaml_syntax_error_in_the_default_config_names_the_file_and_line(tmp_path):
-    """Snakemake's own message for a bad config file names neither; the default config (the one a
-    user edits for `make run`) is read first. (A bad --configfile is parsed by Snakemake before the
-    workflow runs: docs/usage.md says so.)"""
-    workdir = tmp_path / "edited"
-    (workdir / "config").mkdir(parents=True)
-    text = (REPO / "config" / "config.yaml").read_text().replace("seed: 0\n", "seed: [0\n")
-    (workdir / "config" / "config.yaml").write_text(text)
-    result = subprocess.run(snakemake_cmd("--directory", str(workdir), "-n"), capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    assert "config file 'config/config.yaml' is not valid YAML, fix it there" in output and "line 6" in output
-
-
-def test_paper_profile_without_downloads_names_each_missing_path(tmp_path):
-    workdir = make_workdir(tmp_path / "paper")
-    result = run_snakemake(workdir, TARGET, profile="config/paper.yaml")
-    text = result.stdout + result.stderr
-    assert result.returncode != 0
-    for key in ("datasets.ucf101.video_root", "datasets.k400.annotations", "datasets.k400.classifiers.NL.checkpoint"):
-        assert key in text
-    assert not (workdir / "results").exists()
-
-
-NEW_DEFENSE = """
-from videopure.defenses import Purifier
-
-
-class Passthrough(Purifier):
-    name = "passthrough"
-    stochastic = False
-    exact_gradient = False  # so the adaptive columns take the BPDA path
-
-    def purify(self, x):
-        return x.unsqueeze(1)
-"""
 
 
 def test_a_new_defense_needs_one_class_and_one_config_entry_and_the_identity_scores_as_none(smoke_run, tmp_path):

@@ -309,7 +309,8 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
     own_attacks = tmp_path / "fig4.yaml"  # Fig. 4 at its own steps and clips: rule attack_setting
-    own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\n")
+    # Table XI at Table I's radius alone: Table I's cells, no attack of its own (the filled build runs 8/255)
+    own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\neps_sweep: {eps: [4]}\n")
     targets = ("results/table8.csv", "results/table11.csv", "results/fig5b.png", "results/fig3.png", "results/fig4.png",
                "results/fig5a.png")
     result = run_snakemake(workdir, *targets, extra_config=own_attacks)
@@ -322,7 +323,7 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
     eleven = pd.read_csv(results / "table11.csv", dtype=str, keep_default_na=False)
     assert (eleven["Robust Acc"] == "not run").all() and (eleven["Robust Acc*"] != "not run").all()
     note = (results / "table11.md").read_text()
-    assert "- Ours/8/255: Robust Acc" in note and "diffusion_adaptive=run" in note
+    assert "- Ours/4/255: Robust Acc" in note and "diffusion_adaptive=run" in note
     points = pd.read_csv(results / "fig5b.csv", dtype=str, keep_default_na=False)
     assert (points["Robust Acc"] == "not run").all() and (results / "fig5b.png").stat().st_size > 0
     caption = (results / "fig5b.md").read_text()
@@ -934,6 +935,20 @@ def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_fi
     new_vae.write_text(yaml.safe_dump({"diffusion": {**smoke["diffusion"], "vae": vae}, "train": {"vae_reconstructions": 0.5}}))
     rules = scheduled_rules(run_snakemake(smoke_run, "-n", TARGET, *FILL, extra_config=new_vae))
     assert {"train_vae", "reconstruct_frames", "train_classifier", "attack_graybox", "train_unet"} <= rules
+
+
+NEW_DEFENSE = """
+from videopure.defenses import Purifier
+
+
+class Passthrough(Purifier):
+    name = "passthrough"
+    stochastic = False
+    exact_gradient = False  # so the adaptive columns take the BPDA path
+
+    def purify(self, x):
+        return x.unsqueeze(1)
+"""
 
 
 def test_a_new_defense_needs_one_class_and_one_config_entry_and_the_identity_scores_as_none(smoke_run, tmp_path):

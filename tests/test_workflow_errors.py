@@ -54,17 +54,3 @@ def test_paper_profile_without_downloads_names_each_missing_path(tmp_path):
     for key in ("datasets.ucf101.video_root", "datasets.k400.annotations", "datasets.k400.classifiers.NL.checkpoint"):
         assert key in text
     assert not (workdir / "results").exists()
-
-
-NEW_DEFENSE = """
-from videopure.defenses import Purifier
-
-
-class Passthrough(Purifier):
-    name = "passthrough"
-    stochastic = False
-    exact_gradient = False  # so the adaptive columns take the BPDA path
-
-    def purify(self, x):
-        return x.unsqueeze(1)
-"""

@@ -289,7 +289,7 @@ def test_an_exact_gradient_autoattack_is_accepted_through_differentiable_defense
 
 @pytest.mark.parametrize("template", ["frame.png", "{name}.png", "{:d}/{:d}.png", "{}/x.png"])
 def test_a_frame_file_template_that_names_no_file_per_frame_is_refused(template):
-    from videopure.data.frames import check_frame_files
+    from videopure.data.readers import check_frame_files
 
     with pytest.raises(ValueError, match="template"):
         check_frame_files({"template": template, "start_index": 0})

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from videopure.data.readers import FRAME_FOLDER_SOURCES
+from videopure.data.readers import FRAME_FOLDER_SOURCES, check_frame_files
 from videopure.paths import trained_flow_weights
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,6 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 def check_cross_fields(config: dict[str, Any]) -> None:
     """Rules between keys that JSON schema cannot express; raises ConfigError naming the key."""
     # Imported here: the defenses and the trainer pull in torch, which plain config work does not need.
-    from videopure.data.frames import check_frame_files
     from videopure.defenses import check_defense_spec
     from videopure.diffusion.train import UNetTraining, VAETraining
     from videopure.evaluation.autoattack import autoattack_setup

@@ -96,7 +96,7 @@ use rule attack_adaptive as attack_setting with:
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in DEFENSES),
         column="|".join(SETTING_COLUMNS),
-        setting=SETTING_PATTERN,
+        setting=SLUG_WILDCARD,
     params:
         columns=lambda wildcards: [wildcards.column],
 

@@ -19,7 +19,7 @@ from videopure.evaluation.robust import (
     decide_diffusion_adaptive,
     diffusion_adaptive_columns,
 )
-from videopure.evaluation.settings import SLUG_PATTERN, AttackSetting
+from videopure.evaluation.settings import SLUG_WILDCARD, AttackSetting
 from videopure.evaluation.autoattack import autoattack_setup
 from videopure.evaluation.trajectories import (
     flow_slug,
@@ -99,9 +99,8 @@ FIG4 = fig4_setup(config)
 FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
 BUDGET_TABLES = budget_tables(config)
 TABLE1_SETTING = AttackSetting.table1(config["attack"])
-# The attack columns rule attack_setting runs, and the folder names of its settings.
+# The attack columns rule attack_setting runs.
 SETTING_COLUMNS = sorted({*FIG4_ATTACKS, *STEPS_METRICS, *BUDGET_COLUMNS})
-SETTING_PATTERN = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
 # Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
 ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
 VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]

@@ -72,7 +72,7 @@ use rule predict as predict_setting with:
         "results/benchmarks/predict_setting/{dataset}/{model}/{setting}/{defense}.tsv"
     wildcard_constraints:
         defense="|".join(re.escape(name) for name in DEFENSES),
-        setting=SETTING_PATTERN,
+        setting=SLUG_WILDCARD,
     params:
         sources=setting_sources,
 

@@ -3,7 +3,8 @@ the defenses' votes at each attack setting (rule predict_setting, or Table I's r
 
 import json
 
-from videopure.cache import read_attrs, read_h5, write_text_atomic
+from videopure.cache import write_text_atomic
+from videopure.evaluation.robust import read_source_votes
 from videopure.evaluation.settings import AttackSetting
 from videopure.runtime import stage
 from videopure.tables.budgets import BudgetCell, budget_caption, budget_tables, build_budget_table, check_cell_attacks
@@ -15,19 +16,14 @@ with stage(snakemake) as ctx:  # noqa: F821
     diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
     cells, draws, records = [], {}, []
     for defense, slug, path in snakemake.params.cells:  # noqa: F821
-        wanted = ("pgd",) if defense == "None" else ("pgd", "pgd_bpda")
-        sources = [source for source in read_attrs(path)[0]["sources"] if source in wanted]
-        record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in sources)])
-        votes = {source: record[f"{source}/votes"] for source in sources}
-        cell = BudgetCell(
-            defense, AttackSetting.from_slug(slug), record["labels"], votes,
-            {source: record.params["attacks"][source] for source in votes},
-        )  # fmt: skip
+        labels, votes, params = read_source_votes(path, ("pgd",) if defense == "None" else ("pgd", "pgd_bpda"))
+        attacks = {source: params["attacks"][source] for source in votes}
+        cell = BudgetCell(defense, AttackSetting.from_slug(slug), labels, votes, attacks)
         check_cell_attacks(setup, cell, path)
         cells.append(cell)
-        draws[defense] = record.params["draws"]
-        records.append({"defense": defense, "setting": slug, "file": path, "draws": record.params["draws"],
-                        "defense_settings": record.params["defense_settings"], "attacks": cell.attacks})  # fmt: skip
+        draws[defense] = params["draws"]
+        records.append({"defense": defense, "setting": slug, "file": path, "draws": params["draws"],
+                        "defense_settings": params["defense_settings"], "attacks": cell.attacks})  # fmt: skip
     result = build_budget_table(setup, cells)
     caption = budget_caption(setup, cells, draws)
     keys = ["Defense", "eps"] if "eps" in result.columns else ["Defense"]

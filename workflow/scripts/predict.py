@@ -2,8 +2,9 @@
 recognizer's votes and per-candidate logits on the clean evaluation set and on every attack's
 adversarial clips (a group per input) — or a defense's on the attacks at another setting than Table
 I's (Tables XI and XII), on the setting's clips. Diffusion defenses read the clips' cached latents
-where there are some; VideoPure also its cached trajectory and flow. With evaluation.early_exit each vote stops once decided: the logits of the candidates it did not
-need are NaN, and ``{source}/evaluated`` counts those it did."""
+where there are some; VideoPure also its cached trajectory and flow. With evaluation.early_exit each
+vote stops once decided: the logits of the candidates it did not need are NaN, and
+``{source}/evaluated`` counts those it did."""
 
 from videopure.cache import write_h5
 from videopure.defenses import DefendedClassifier

@@ -36,20 +36,6 @@ from videopure.data.readers import DEFAULT_FRAME_FILES, DataError, VideoList, Vi
 log = logging.getLogger(__name__)
 
 
-
-def check_frame_files(frame_files: dict[str, Any]) -> None:
-    """Raise ``ValueError`` unless ``frame_files``' template names a distinct file for each frame number."""
-    template, start = frame_files["template"], frame_files["start_index"]
-    try:
-        names = {template.format(start), template.format(start + 1)}
-    except (IndexError, KeyError, ValueError) as error:
-        raise ValueError(
-            f"template {template!r} does not format a frame number ({error}); e.g. 'img_{{:05d}}.jpg'"
-        ) from None
-    if len(names) < 2 or any("/" in name for name in names):
-        raise ValueError(f"template {template!r} must give each frame number its own file name in the folder")
-
-
 @dataclass(frozen=True)
 class FrameSet:
     """The clips of one split, as read back from the frames cache."""
@@ -63,6 +49,11 @@ class FrameSet:
     class_names: tuple[str, ...]
     identity: str
     """The cache file's identity (:mod:`videopure.cache`), recorded by downstream files."""
+
+
+def clip_span(clip: dict[str, Any]) -> int:
+    """How many consecutive video frames one clip covers: ``(num_frames - 1) * frame_interval + 1``."""
+    return (clip["num_frames"] - 1) * clip["frame_interval"] + 1
 
 
 def sample_indices(
@@ -90,7 +81,7 @@ def sample_indices(
     if clip_len < 2:
         # mmaction2 treats clip_len == 1 (2D recognizers) with another formula; the schema forbids it.
         raise ValueError(f"clip.num_frames must be at least 2, got {clip_len}")
-    span = (clip_len - 1) * interval + 1
+    span = clip_span(clip)
     if num_video_frames < 1:
         raise DataError(f"'{source}' has no frames; re-download it or remove it from the split list")
     if num_video_frames < span:
@@ -148,8 +139,9 @@ def read_clip(
 
     Videos are read with decord (one decoding thread, as mmaction2's ``DecordInit`` default;
     ``get_batch`` as ``DecordDecode(mode='accurate')``); frame folders with OpenCV, BGR -> RGB,
-    as ``RawFrameDecode`` (PIL for formats OpenCV does not read), the files named by ``frame_files`` (``template`` formats the frame's
-    number, the first being ``start_index``: mmaction2's ``filename_tmpl`` and ``start_index``).
+    as ``RawFrameDecode`` (PIL for formats OpenCV does not read), the files named by
+    ``frame_files`` (``template`` formats the frame's number, the first being ``start_index``:
+    mmaction2's ``filename_tmpl`` and ``start_index``).
     ``presampled``: the folder is the clip, its ``num_frames`` frames read in order; a folder of
     another length is an error, and frames already ``crop`` x ``crop`` are neither resized nor cropped.
 
@@ -291,8 +283,9 @@ def extract_frames(
     ``class_names`` and ``video_identities`` (:func:`video_identity` of each video, so the file's
     identity changes with any video's content) and ``video_frames`` (each video's frame count); its
     ``params`` are the caller's plus ``num_clips`` = N (one clip per video) and ``looped_clips``, how
-    many clips repeat frames because their video is shorter than the clip's span (``short_video: loop``). Frame folders are read as ``params["frame_files"]`` names their files
-    (mmaction2's default where absent). Every video is decoded before anything is written, so a bad
+    many clips repeat frames because their video is shorter than the clip's span (``short_video:
+    loop``). Frame folders are read as ``params["frame_files"]`` names their files (mmaction2's
+    default where absent). Every video is decoded before anything is written, so a bad
     video leaves no file.
 
     Args:
@@ -333,7 +326,7 @@ def extract_frames(
             totals.append(total)
     finally:
         pool.shutdown(cancel_futures=True)
-    span = (clip["num_frames"] - 1) * clip["frame_interval"] + 1
+    span = clip_span(clip)
     looped = {record.video_id: total for record, total in zip(records, totals) if total < span}
     if looped:
         log.warning(

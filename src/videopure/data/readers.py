@@ -66,6 +66,19 @@ FRAME_TEMPLATE = "img_{:05d}.jpg"
 from 1 (``RawframeDataset``'s default ``start_index``); config ``frame_files`` names others."""
 DEFAULT_FRAME_FILES = {"template": FRAME_TEMPLATE, "start_index": 1}
 
+
+def check_frame_files(frame_files: dict[str, Any]) -> None:
+    """Raise ``ValueError`` unless ``frame_files``' template names a distinct file for each frame number."""
+    template, start = frame_files["template"], frame_files["start_index"]
+    try:
+        names = {template.format(start), template.format(start + 1)}
+    except (IndexError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"template {template!r} does not format a frame number ({error}); e.g. 'img_{{:05d}}.jpg'"
+        ) from None
+    if len(names) < 2 or any("/" in name for name in names):
+        raise ValueError(f"template {template!r} must give each frame number its own file name in the folder")
+
 # How to obtain each source, quoted in the errors about missing inputs.
 _HOW_TO_GET = {
     "ucf101": (
@@ -128,12 +141,12 @@ def read_split(
         video_root, annotations = Path(generated_root) / "videos", Path(generated_root) / "annotations"
         root_key = annotations_key = "written by the workflow"
     else:
-        video_root, annotations = Path(dataset["video_root"]), Path(dataset["annotations"] or ".")
+        video_root = Path(dataset["video_root"])
+        annotations = Path(dataset["annotations"]) if dataset["annotations"] else None  # None: class folders
         root_key, annotations_key = f"datasets.{name}.video_root", f"datasets.{name}.annotations"
     how = _HOW_TO_GET[source].format(name=name)
-    class_folders = source in FRAME_FOLDER_SOURCES and dataset["annotations"] is None
     _require(video_root, root_key, how, directory=True)
-    if not class_folders:
+    if annotations is not None:
         _require(annotations, annotations_key, how, directory=source in ("ucf101", "generated"))
     if not any(video_root.iterdir()):
         raise DataError(f"video directory '{video_root}' is empty; {how}")
@@ -142,7 +155,7 @@ def read_split(
         video_list = _read_ucf(annotations, video_root, split, dataset["split"], name)
     elif source == "kinetics400":
         video_list = _read_kinetics(annotations, video_root, split, dataset["class_names"], name)
-    elif class_folders:
+    elif annotations is None:
         frame_files = {**DEFAULT_FRAME_FILES, **dataset.get("frame_files", {})}
         video_list = _read_class_folders(video_root, dataset["class_names"], frame_files, name)
     else:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from videopure.attacks import build_attack
 from videopure.attacks.base import default_step_size
-from videopure.cache import StaleCacheError, read_h5, rebuild_advice
+from videopure.cache import StaleCacheError, read_attrs, read_h5, rebuild_advice
 from videopure.data.frames import load_frames
 from videopure.evaluation.clean import cap_evaluation_set, uint8_clips_to_tensor
 from videopure.params import frames_params
@@ -161,6 +162,16 @@ def run_attack(
 def vote_accuracy(votes: np.ndarray, labels: np.ndarray) -> float:
     """The fraction of votes (N, draws) that are their clip's label (N,), over clips and draws."""
     return float((np.asarray(votes) == np.asarray(labels)[:, None]).mean())
+
+
+def read_source_votes(
+    path: str | Path, sources: Sequence[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """A predictions file's (rules predict, predict_setting) labels, the votes (N, draws) of those of
+    ``sources`` it holds (an adaptive attack's are absent where no build has run it), and its params."""
+    held = [source for source in sources if source in read_attrs(path)[0]["sources"]]
+    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in held)])
+    return record["labels"], {source: record[f"{source}/votes"] for source in held}, record.params
 
 
 @dataclass(frozen=True)

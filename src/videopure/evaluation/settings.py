@@ -19,7 +19,10 @@ from videopure.attacks.base import NORMS, scale_l2_eps
 
 #: An l-inf radius is named in the slug in 255ths (the paper's unit: "ε = 4, 8, 16"); an l2 radius
 #: as the paper's budget for a 32 x 224 x 224 clip (:func:`~videopure.attacks.base.scale_l2_eps`).
-SLUG_PATTERN = re.compile(r"(?P<norm>linf|l2)~(?P<eps>\d+(?:\.\d+)?)_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)")
+EPS_PATTERN = r"\d+(?:\.\d+)?"
+SLUG_PATTERN = re.compile(rf"(?P<norm>linf|l2)~(?P<eps>{EPS_PATTERN})_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)")
+#: The same pattern without group names, for a Snakemake wildcard constraint.
+SLUG_WILDCARD = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
 
 
 def _eps_text(value: float) -> str:
@@ -56,7 +59,7 @@ class AttackSetting:
             raise ValueError(f"clips must be an integer >= 1 or None (every clip), got {self.clips!r}")
         shown = self.eps * 255 if self.norm == "linf" else self.eps
         text = _eps_text(shown)
-        if not re.fullmatch(r"\d+(?:\.\d+)?", text) or abs(float(text) - shown) > 1e-9 * shown:
+        if not re.fullmatch(EPS_PATTERN, text) or abs(float(text) - shown) > 1e-9 * shown:
             raise ValueError(
                 f"eps {shown!r}{'/255' if self.norm == 'linf' else ''} cannot be named by a folder (10 significant "
                 "digits, no exponent); round it"

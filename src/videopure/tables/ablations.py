@@ -173,14 +173,11 @@ class VariantAccuracy:
 def read_variant_accuracy(path: str | Path) -> VariantAccuracy:
     """Accuracy of every source of :data:`ABLATION_SOURCES` that a predictions file (rule predict)
     holds: PGD+BPDA through the variant is missing where no build has run it."""
-    from videopure.cache import read_attrs, read_h5
-    from videopure.evaluation.robust import vote_accuracy
+    from videopure.evaluation.robust import read_source_votes, vote_accuracy
 
-    sources = [source for source in ABLATION_SOURCES if source in read_attrs(path)[0]["sources"]]
-    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in sources)])
-    labels = record["labels"]
-    accuracy = {source: vote_accuracy(record[f"{source}/votes"], labels) for source in sources}
-    return VariantAccuracy(accuracy, len(labels), record.params["defense_settings"])
+    labels, votes, params = read_source_votes(path, ABLATION_SOURCES)
+    accuracy = {source: vote_accuracy(held, labels) for source, held in votes.items()}
+    return VariantAccuracy(accuracy, len(labels), params["defense_settings"])
 
 
 def accuracy_cells(accuracy: Mapping[str, float]) -> dict[str, Any]:

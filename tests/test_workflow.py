@@ -287,7 +287,7 @@ def test_every_purifier_changes_what_the_recognizer_sees(smoke_filled):
         assert classified.any(axis=-1).all() and (change[classified] > 1e-3).all(), (defense, change)
 
 
-VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (2, 4, 7, 8, 9, 10, 11, 12)] + [
+VIDEOPURE_TARGETS = [f"results/table{n}.csv" for n in (2, 4, 6, 7, 8, 9, 10, 11, 12)] + [
     "results/fig6.png",
     "results/fig5b.png",
     "results/fig2.png",
@@ -309,8 +309,7 @@ def test_ablation_table_sweep_and_figs_3_4_on_a_cpu_mark_robust_acc_not_run(smok
     workdir = tmp_path / "copy"
     shutil.copytree(smoke_run, workdir, symlinks=True)  # leave the shared run untouched
     own_attacks = tmp_path / "fig4.yaml"  # Fig. 4 at its own steps and clips: rule attack_setting
-    # Table XI at Table I's radius alone: Table I's cells, no attack of its own (the filled build runs 8/255)
-    own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\neps_sweep: {eps: [4]}\n")
+    own_attacks.write_text("figures: {fig4: {steps: 3, clips: 2}}\n")
     targets = ("results/table8.csv", "results/table11.csv", "results/fig5b.png", "results/fig3.png", "results/fig4.png",
                "results/fig5a.png")
     result = run_snakemake(workdir, *targets, extra_config=own_attacks)
@@ -402,7 +401,7 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     shutil.copytree(smoke_ablations, workdir, symlinks=True)
     result = run_snakemake(workdir, "artifact", *FILL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    targets = [f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10, 11, 12)]
+    targets = [f"results/table{n}.csv" for n in (1, 2, 4, 6, 7, 8, 9, 10, 11, 12)]
     targets += [f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")] + ["results/config.yaml"]
     assert all((workdir / target).stat().st_size > 0 for target in targets)
     report = workdir / "results" / "report.zip"
@@ -520,11 +519,12 @@ def test_table2_has_the_papers_rows_each_sub_attack_and_the_worst_case_per_clip(
         assert row._6 == round(100 * robust["worst"].mean(), 1) <= min(row._4, row._5)
 
 
-def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_elsewhere(smoke_ablations):
-    """Table XI on smoke (Ours at eps 4 and 8/255) and Table XII (Ours, l2), every cell run: at 4/255 the
-    cells are Table I's; at 8/255 and in l2 rule attack_setting's clips keep to their ball, and w/o
-    Defense is the recognizer's accuracy on the gray-box clips, recomputed here. (The paper's rows are
-    the defaults: tests/test_budget_tables.py.)"""
+def test_tables_6_11_and_12_are_table1s_cells_at_its_setting_and_their_own_attacks_elsewhere(smoke_ablations):
+    """Tables VI, XI and XII on smoke (Ours), every cell run. Table XI at Table I's radius is Table I's
+    cells. Table VI's gray-box PGD with the flow term through the trained raft_small, and Table XII's
+    l2 PGD, are rule attack_setting's: their clips keep to their ball, Table VI's leave Table I's
+    (same seed and start: the flow term moved them), and w/o Defense is the recognizer's accuracy on
+    them, recomputed here. (The paper's rows are the defaults: tests/test_budget_tables.py.)"""
     import torch
 
     from videopure.attacks import scale_l2_eps
@@ -532,32 +532,45 @@ def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_
 
     results = smoke_ablations / "results"
     table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False).set_index("Defense")
+    six = pd.read_csv(results / "table6.csv", dtype=str, keep_default_na=False)
     eleven = pd.read_csv(results / "table11.csv", dtype=str, keep_default_na=False)
     twelve = pd.read_csv(results / "table12.csv", dtype=str, keep_default_na=False)
     assert list(eleven.columns) == ["Dataset", "Model", "Defense", "eps", "w/o Defense", "Robust Acc*", "Robust Acc", "Clips"]
-    assert eleven["Defense"].tolist() == ["Ours", "Ours"] and twelve["Defense"].tolist() == ["Ours"]  # smoke's rows
-    assert eleven["eps"].tolist() == ["4/255", "8/255"]
-    assert "not run" not in (results / "table11.md").read_text() + (results / "table12.md").read_text()
-    for row in eleven[eleven["eps"] == "4/255"].itertuples():
-        assert (row._5, row._6, row._7) == (table1.loc["None", "PGD"], table1.loc[row.Defense, "PGD"],
-                                            table1.loc[row.Defense, "PGD+BPDA"])  # fmt: skip
-    assert_clip_shares(eleven.iloc[:, 4:7], 4)
-    assert_clip_shares(twelve.iloc[:, 3:6], 4)
+    assert list(six.columns) == list(twelve.columns) == ["Dataset", "Model", "Defense", "w/o Defense", "Robust Acc*",
+                                                         "Robust Acc", "Clips"]  # fmt: skip
+    assert six["Defense"].tolist() == ["Ours_raft_small"]  # smoke's Ours uses DIS: the attacked flow instead
+    assert eleven["Defense"].tolist() == ["Ours"] and twelve["Defense"].tolist() == ["Ours"]  # smoke's rows
+    assert eleven["eps"].tolist() == ["4/255"]
+    notes = "".join((results / f"table{n}.md").read_text() for n in (6, 11, 12))
+    assert "not run" not in notes
+    row = eleven.iloc[0]
+    assert (row["w/o Defense"], row["Robust Acc*"], row["Robust Acc"]) == (
+        table1.loc["None", "PGD"], table1.loc["Ours", "PGD"], table1.loc["Ours", "PGD+BPDA"])  # fmt: skip
+    for table in (six, twelve):
+        assert_clip_shares(table.iloc[:, 3:6], 4)
     frames = read_h5(results / "frames" / "smoke" / "test.h5")
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     classifier = load_classifier(config, "smoke", "NL", str(results / "models" / "smoke-NL" / "checkpoint.pth"),
                                  list(frames["class_names"]), "cpu")  # fmt: skip
-    for folder, table, norm in (("linf~8_steps~2_clips~all", eleven[eleven["eps"] == "8/255"], "linf"),
-                                ("l2~2_steps~2_clips~all", twelve, "l2")):  # fmt: skip
-        record = read_h5(results / "attacks" / "smoke" / "NL" / folder / "None" / "pgd.h5")
+    trained = {"type": "raft", "size": "small", "weights": "results/models/smoke-raft_small.pth", "iterations": 2,
+               "input_range": "unit"}  # fmt: skip
+    attacks = results / "attacks" / "smoke" / "NL"
+    table1_pgd = read_h5(attacks / "graybox" / "pgd.h5")["clips"]
+    for folder, table, norm in (("linf~4_steps~2_clips~all_flow~1", six, "linf"), ("l2~2_steps~2_clips~all", twelve, "l2")):
+        record = read_h5(attacks / folder / "None" / "pgd.h5")
         attack = record.params["attack"]
         clean = frames["frames"][record["index"]].astype(np.float32).transpose(0, 1, 4, 2, 3) / 255
         delta = (record["clips"] - clean).reshape(len(clean), -1)
         if norm == "linf":
-            assert attack["eps"] == 8 / 255 and 4 / 255 < np.abs(delta).max() <= 8 / 255 + 1e-6
+            assert attack["eps"] == 4 / 255 and np.abs(delta).max() <= 4 / 255 + 1e-6
+            assert attack["flow_deviation"] == {"flow": trained, "weight": 1.0}
+            assert np.abs(record["clips"] - table1_pgd).max() > 1 / 255
+            bpda = read_h5(attacks / folder / "Ours_raft_small" / "pgd_bpda.h5").params
+            assert bpda["attack"]["flow_deviation"] == attack["flow_deviation"] and bpda["gradient"] == "bpda"
+            assert bpda["defense_settings"]["flow"] == trained
         else:
             eps = scale_l2_eps(2.0, clean.shape[1:])
-            assert attack["norm"] == "l2" and attack["eps"] == pytest.approx(eps)
+            assert attack["norm"] == "l2" and attack["eps"] == pytest.approx(eps) and "flow_deviation" not in attack
             assert (np.linalg.norm(delta, axis=1) <= eps * (1 + 1e-5)).all()
         with torch.no_grad():
             predicted = classifier(torch.from_numpy(record["clips"])).argmax(-1).numpy()
@@ -565,6 +578,9 @@ def test_tables_11_and_12_are_table1s_cells_at_its_radius_and_their_own_attacks_
         assert (table["w/o Defense"].astype(float) == undefended).all(), (folder, undefended)
     caption = (results / "table12.md").read_text()
     assert "l2 eps 2 (eps=" in caption and "2 steps" in caption and "Ours bpda" in caption
+    caption = (results / "table6.md").read_text()
+    assert "cross-entropy + 1 x the mean end-point error" in caption and "size small" in caption
+    assert "row Ours_raft_small: Ours with the attacked flow model" in caption
 
 
 def test_ablation_tables_follow_the_papers_layout_and_share_rows(smoke_ablations):

@@ -92,6 +92,10 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             check_defense_spec(spec)
         except ValueError as error:
             raise ConfigError(f"config key '{key}': {error}") from None
+    try:  # before Table VI, whose default flow model is the trained raft_small
+        RAFTTraining(**config["flow_training"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config key 'flow_training': {error}") from None
     try:
         setup = ablation_setup(config)
         autoattack_setup(config)
@@ -104,10 +108,6 @@ def check_cross_fields(config: dict[str, Any]) -> None:
             settings(**config["diffusion"][key])
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key 'diffusion.{key}': {error}") from None
-    try:
-        RAFTTraining(**config["flow_training"])
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"config key 'flow_training': {error}") from None
     _check_trained_range(config, setup.variant_specs() if setup else {})
     _check_half_precision(config)
     for name, dataset in config["datasets"].items():
@@ -298,11 +298,12 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
                 f"{MODELSCOPE_HINT}, or set diffusion_model: null to train a small one"
             )
     trained_flows = {trained_flow_weights(name) for name, dataset in config["datasets"].items() if dataset["source"] == "generated"}
-    for name, spec in config["defenses"].items():
-        flow = spec.get("flow")
+    flows = {f"defenses.{name}.flow": spec.get("flow") for name, spec in config["defenses"].items()}
+    flows["flow_attack.flow"] = config["flow_attack"]["flow"]
+    for key, flow in flows.items():
         if isinstance(flow, dict) and flow.get("type") == "raft" and flow.get("weights") not in trained_flows and absent(flow.get("weights")):
             problems.append(
-                f"defenses.{name}.flow.weights = {flow.get('weights')!r} does not exist — download torchvision's "
+                f"{key}.weights = {flow.get('weights')!r} does not exist — download torchvision's "
                 "Raft_Large_Weights.C_T_V1 (raft_large_C_T_V1-22a6c225.pth, the authors' raft-things) and put it "
                 "at this path, or use flow: {type: dis} (on a generated dataset, weights: "
                 f"{trained_flow_weights('<dataset>')!r} is the raft_small the workflow trains)"

@@ -66,7 +66,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     ),
     "table2": ("datasets", "defenses", "autoattack", "attack.eps", "attack.norm"),
     "fig3": ("datasets", "ablations"),
-    "budget_table": ("datasets", "defenses", "ablations", "eps_sweep", "l2_attack", "attack"),
+    "budget_table": ("datasets", "defenses", "ablations", "eps_sweep", "l2_attack", "flow_attack", "flow_training", "attack"),
     "fig2": ("datasets", "generator", "ablations", *DIFFUSION_CONFIG, "figures.fig2"),
     "fig4": ("datasets", "ablations", "figures.fig4", "attack.steps"),
     "fig5a": ("datasets", "generator", "ablations", "evaluation", *DIFFUSION_CONFIG, "figures.fig5a"),

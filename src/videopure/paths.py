@@ -46,7 +46,7 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
 def setting_attack_file(dataset: str, model: str, defense: str, column: str, setting: str) -> str:
     """An attack column through ``defense`` ("None": the bare recognizer) at an attack setting other
     than Table I's, named by its slug (:class:`~videopure.evaluation.settings.AttackSetting`; rule
-    attack_setting: Tables XI and XII, Figs. 4 and 5 (a))."""
+    attack_setting: Tables VI, XI and XII, Figs. 4 and 5 (a))."""
     return f"results/attacks/{dataset}/{model}/{setting}/{defense}/{column}.h5"
 
 

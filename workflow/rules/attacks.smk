@@ -81,10 +81,12 @@ use rule attack_adaptive as attack_full_gradient with:
         columns=FULL_GRADIENT_SLUGS,
 
 
-# Tables XI and XII, Figs. 4 and 5 (a): one attack column at another setting than Table I's (norm,
-# radius, steps, a class-balanced subset: videopure.evaluation.settings), through a defense ("None":
-# gray-box).
+# Tables VI, XI and XII, Figs. 4 and 5 (a): one attack column at another setting than Table I's
+# (norm, radius, steps, a class-balanced subset, a flow term: videopure.evaluation.settings),
+# through a defense ("None": gray-box).
 use rule attack_adaptive as attack_setting with:
+    input:
+        unpack(setting_attack_inputs),
     output:
         setting_attack_file(
             "{dataset}", "{model}", "{defense}", "{column}", "{setting}"
@@ -94,11 +96,12 @@ use rule attack_adaptive as attack_setting with:
     benchmark:
         "results/benchmarks/attack_setting/{dataset}/{model}/{setting}/{defense}/{column}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in DEFENSES),
+        defense="|".join(re.escape(name) for name in SETTING_DEFENSES),
         column="|".join(SETTING_COLUMNS),
         setting=SLUG_WILDCARD,
     params:
         columns=lambda wildcards: [wildcards.column],
+        attacked_flow=attacked_flow,
 
 
 # Table II: AutoAttack's APGD-CE and APGD-DLR through one defense, on a subset of the evaluation

@@ -57,7 +57,7 @@ from videopure.paths import (
     trained_flow_weights,
     trained_vae_dir,
 )
-from videopure.tables.budgets import BUDGET_COLUMNS, budget_tables
+from videopure.tables.budgets import BUDGET_COLUMNS, NO_FLOW_TO_ATTACK, budget_tables
 from videopure.tables.ablations import (
     ABLATION_TABLES,
     FIGURES,
@@ -101,9 +101,16 @@ BUDGET_TABLES = budget_tables(config)
 TABLE1_SETTING = AttackSetting.table1(config["attack"])
 # The attack columns rule attack_setting runs.
 SETTING_COLUMNS = sorted({*FIG4_ATTACKS, *STEPS_METRICS, *BUDGET_COLUMNS})
-# Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables.
-ALL_DEFENSES = {**(ABLATIONS.variant_specs() if ABLATIONS else {}), **DEFENSES}
-VARIANTS = [name for name in ALL_DEFENSES if name not in DEFENSES]
+FLOW_ATTACK = BUDGET_TABLES["table6"]
+# Table VI's VideoPure rows with the attacked flow model (rules attack_setting, predict_setting).
+FLOW_VARIANTS = FLOW_ATTACK.variant_specs(DEFENSES)
+ABLATION_VARIANTS = ABLATIONS.variant_specs() if ABLATIONS else {}
+# Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables
+# and of Table VI.
+ALL_DEFENSES = {**ABLATION_VARIANTS, **FLOW_VARIANTS, **DEFENSES}
+VARIANTS = [name for name in ABLATION_VARIANTS if name not in DEFENSES]
+# The defenses attacked and voted at other settings than Table I's.
+SETTING_DEFENSES = [*DEFENSES, *FLOW_VARIANTS]
 DIFFUSION_DEFENSES = [
     name
     for name, spec in ALL_DEFENSES.items()
@@ -118,21 +125,25 @@ FULL_GRADIENT_DEFENSES = [
 VIDEOPURE_DEFENSES = {
     name: spec for name, spec in ALL_DEFENSES.items() if spec["type"] == "videopure"
 }
-# VideoPure's caches: a trajectory per (t*, T, inversion kind), a flow per flow model.
+# VideoPure's caches: a trajectory per (t*, T, inversion kind), a flow per flow model (Table VI's
+# variants purify from scratch: rule predict_setting).
+CACHED_VIDEOPURE = [
+    spec for name, spec in VIDEOPURE_DEFENSES.items() if name not in FLOW_VARIANTS
+]
 TRAJECTORIES = {
     trajectory_key(spec): trajectory_settings(spec)
-    for spec in VIDEOPURE_DEFENSES.values()
+    for spec in CACHED_VIDEOPURE
     if trajectory_key(spec) is not None
 }
 FLOWS = {
     flow_slug(flow_spec(spec)): flow_spec(spec)
-    for spec in VIDEOPURE_DEFENSES.values()
+    for spec in CACHED_VIDEOPURE
     if flow_spec(spec) is not None
 }
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 # Every table and figure of the paper the workflow builds (rule artifact).
 ARTIFACT = [
-    *(f"results/table{n}.csv" for n in (1, 2, 4, 7, 8, 9, 10, 11, 12)),
+    *(f"results/table{n}.csv" for n in (1, 2, 4, 6, 7, 8, 9, 10, 11, 12)),
     *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
     "results/config.yaml",
 ]
@@ -612,6 +623,23 @@ def fig5a_inputs(wildcards):
     return inputs
 
 
+def setting_attack_inputs(wildcards):
+    """Rule attack_setting: an adaptive attack's inputs, and the attacked flow model's weights where
+    the setting's loss has a flow term (Table VI)."""
+    inputs = adaptive_inputs(wildcards)
+    if AttackSetting.from_slug(wildcards.setting).flow_weight:
+        inputs["attacked_flow_weights"] = FLOW_ATTACK.flow["weights"]
+    return inputs
+
+
+def attacked_flow(wildcards):
+    """The flow model that rule attack_setting attacks beside the recognizer, Table VI's where
+    the setting's loss has a flow term, else None."""
+    if AttackSetting.from_slug(wildcards.setting).flow_weight:
+        return FLOW_ATTACK.flow
+    return None
+
+
 def setting_sources(wildcards):
     """The attack columns rule predict_setting reads for a defense at a setting, gray-box PGD and
     PGD+BPDA through the defense where it ran or is scheduled (as Table I's cells).
@@ -645,9 +673,11 @@ def predictions_at(dataset, model, defense, setting):
 
 
 def budget_cells(table):
-    """Every cell of Table XI or XII: [defense, setting slug, its predictions file], the undefended
+    """Every cell of Table VI, XI or XII: [defense, setting slug, its predictions file], the undefended
     "None" row (w/o Defense) first at each setting."""
     setup = BUDGET_TABLES[table]
+    if table == "table6" and setup.flow is None:
+        raise WorkflowError(NO_FLOW_TO_ATTACK.format(dataset=setup.dataset))
     if not setup.defenses:
         raise WorkflowError(
             f"results/{table}.csv needs defenses: config 'defenses' has none of its rows "

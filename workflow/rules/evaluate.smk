@@ -59,8 +59,8 @@ rule predict:
         "../scripts/predict.py"
 
 
-# Tables XI and XII: a defense's votes on the attacks at another setting than Table I's (norm,
-# radius), purified from scratch; at Table I's setting the tables read rule predict's row.
+# Tables VI, XI and XII: a defense's votes on the attacks at another setting than Table I's (norm,
+# radius, flow term), purified from scratch; at Table I's setting the tables read rule predict's row.
 use rule predict as predict_setting with:
     input:
         unpack(setting_predict_inputs),
@@ -71,7 +71,7 @@ use rule predict as predict_setting with:
     benchmark:
         "results/benchmarks/predict_setting/{dataset}/{model}/{setting}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in DEFENSES),
+        defense="|".join(re.escape(name) for name in SETTING_DEFENSES),
         setting=SLUG_WILDCARD,
     params:
         sources=setting_sources,

@@ -5,7 +5,8 @@ Gray-box: the attack sees the bare recognizer (computed once, evaluated through 
 Adaptive: the attack differentiates through the defense in the column's gradient mode (the
 defense's default, exact or BPDA, for the +BPDA columns; the full gradient for PGD+DiffAttack),
 recorded with the clips. Rule attack_setting runs at another norm, radius or number of steps than
-Table I's, on a class-balanced subset (Tables XI and XII, Figs. 4 and 5 (a)).
+Table I's, on a class-balanced subset, or with a flow term in the loss (Tables VI, XI and XII, Figs. 4
+and 5 (a)).
 """
 
 import numpy as np
@@ -29,6 +30,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     name, model = wildcards.dataset, wildcards.model
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
     setting = AttackSetting.from_slug(wildcards.setting) if "setting" in wildcards.keys() else None
+    attacked_flow = snakemake.params.attacked_flow if "attacked_flow" in snakemake.params.keys() else None  # noqa: F821
     if setting is not None:
         data = data.take(data.sample(setting.clips, ctx.config["seed"]))
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
@@ -50,7 +52,7 @@ with stage(snakemake) as ctx:  # noqa: F821
             target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
             gradient = target.gradient
         settings = attack_settings(
-            ctx.config["attack"], column, purifier, ctx.config["seed"], setting, tuple(clips.shape[1:])
+            ctx.config["attack"], column, purifier, ctx.config["seed"], setting, tuple(clips.shape[1:]), attacked_flow
         )
         adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
         write_h5(

@@ -23,7 +23,9 @@ a clip's gradient never depends on the other clips of its batch:
    eps-ball around ``x`` and clip to [0, 1].
 
 The per-clip loss at the start and after every step is kept in ``loss_trace`` for the figures,
-and ``best_iterate=True`` returns, per clip, the iterate with the highest loss.
+and ``best_iterate=True`` returns, per clip, the iterate with the highest loss. A
+``flow_deviation`` term (:class:`~videopure.attacks.flow.FlowDeviation`, the paper's Table VI)
+adds to every clip's objective the deviation of its flow from the clean clip's.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
+
+from videopure.attacks.flow import FlowDeviation
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 
@@ -186,6 +191,10 @@ class Attack(ABC):
         max_batch: at most this many rows (copies x draws x clips) per forward; ``None``: all of
             them in one forward.
         progress: show a tqdm bar over the steps.
+        flow_deviation: a :class:`~videopure.attacks.flow.FlowDeviation` or its arguments
+            (``{"flow": spec, "weight": λ_flow}``): the objective of each clip gains the deviation
+            of its flow from the clean clip's (once per step, outside the views and EOT draws:
+            the flow model is deterministic). ``None``: the model's loss alone.
 
     After a call, ``loss_trace`` (steps + 1, B) holds the per-clip loss at the start and after
     every step (on the CPU, float32).
@@ -208,6 +217,7 @@ class Attack(ABC):
         seed: int = 0,
         max_batch: int | None = None,
         progress: bool = False,
+        flow_deviation: FlowDeviation | Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(model):
             raise ValueError(f"model must be callable (x -> logits), got {type(model).__name__}")
@@ -231,6 +241,12 @@ class Attack(ABC):
         self.seed = _check_int("seed", seed, 0)
         self.max_batch = None if max_batch is None else _check_int("max_batch", max_batch, 1)
         self.progress = bool(progress)
+        if isinstance(flow_deviation, Mapping):
+            flow_deviation = FlowDeviation(**flow_deviation)
+        if flow_deviation is not None and not isinstance(flow_deviation, FlowDeviation):
+            raise ValueError(f"flow_deviation must be a FlowDeviation or its arguments, got {type(flow_deviation).__name__}")
+        self.flow_deviation = flow_deviation
+        self._flow_reference: torch.Tensor | None = None
         self.loss_trace: torch.Tensor | None = None
 
     # --- what subclasses define ---------------------------------------------------------------
@@ -241,6 +257,7 @@ class Attack(ABC):
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the attack's result, to be recorded beside every accuracy."""
+        flow = {} if self.flow_deviation is None else {"flow_deviation": self.flow_deviation.settings()}
         return {
             "name": self.name,
             "norm": self.norm,
@@ -253,6 +270,7 @@ class Attack(ABC):
             "momentum": self.momentum,
             "seed": self.seed,
             "loss": "cross-entropy, mean over candidates",
+            **flow,
         }
 
     def __repr__(self) -> str:
@@ -274,7 +292,11 @@ class Attack(ABC):
         with torch.random.fork_rng(devices=devices), _eval_mode(self.model):
             torch.manual_seed(self.seed)
             generator = torch.Generator(device=x.device).manual_seed(self.seed)
-            return self._run(x, y, generator)
+            self._flow_reference = None if self.flow_deviation is None else self.flow_deviation.reference(x)
+            try:
+                return self._run(x, y, generator)
+            finally:
+                self._flow_reference = None
 
     def _check_inputs(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.ndim != 5 or min(x.shape) == 0:
@@ -403,6 +425,14 @@ class Attack(ABC):
                 grad += torch.autograd.grad((weights * per_row).sum(), x)[0]
             weights = torch.tensor(loss_w, device=x.device, dtype=loss.dtype)
             loss.index_add_(0, torch.cat(clips), weights * per_row.detach().to(loss.dtype))
+        if self.flow_deviation is not None:
+            for start in range(0, batch, self.max_batch or batch):
+                stop = min(start + (self.max_batch or batch), batch)
+                with torch.set_grad_enabled(with_grad):
+                    term = self.flow_deviation(x[start:stop], self._flow_reference[start:stop])
+                if with_grad:
+                    grad += torch.autograd.grad(term.sum(), x)[0]
+                loss[start:stop] += term.detach().to(loss.dtype)
         return grad, loss
 
     @staticmethod

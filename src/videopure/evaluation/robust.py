@@ -20,7 +20,7 @@ Columns (paper Table I and Section IV-B):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -111,11 +111,13 @@ def attack_settings(
     seed: int,
     setting: AttackSetting | None = None,
     clip_shape: tuple[int, ...] | None = None,
+    flow: Mapping[str, Any] | None = None,
 ) -> dict:
     """Constructor arguments of the column's attack from the config's ``attack`` section, at ``setting``
     (None: Table I's) on clips of ``clip_shape`` (T, C, H, W; an l2 radius is scaled to it). The
     l-inf step is ``attack.step_size`` at every radius, as the paper states one step for its ε sweep;
-    the l2 step is :func:`~videopure.attacks.base.default_step_size`."""
+    the l2 step is :func:`~videopure.attacks.base.default_step_size`. A setting with a flow term
+    (Table VI) attacks the flow model ``flow`` too."""
     if attack_config["norm"] != "linf":
         raise ValueError("Table I uses l-inf attacks (paper IV-B); set attack.norm: linf")
     setting = setting or AttackSetting.table1(attack_config)
@@ -123,7 +125,7 @@ def attack_settings(
     eot_samples = 1
     if column.eot and purifier is not None and purifier.stochastic:
         eot_samples = attack_config["eot_samples"]
-    return {
+    settings = {
         "eps": eps,
         "steps": setting.steps,
         "alpha": attack_config["step_size"] if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
@@ -133,6 +135,11 @@ def attack_settings(
         "eot_samples": eot_samples,
         "seed": seed,
     }
+    if setting.flow_weight:
+        if flow is None:
+            raise ValueError(f"attack setting {setting.slug} has a flow term: name the flow model it attacks")
+        settings["flow_deviation"] = {"flow": dict(flow), "weight": setting.flow_weight}
+    return settings
 
 
 def run_attack(

@@ -1,5 +1,5 @@
 """Attack settings beyond Table I's: the norm and radius (paper Tables XI and XII), the number of
-steps and a subset of clips (Figs. 4 and 5 (a)).
+steps and a subset of clips (Figs. 4 and 5 (a)), a flow-deviation term (Table VI).
 
 Table I's attacks run at the config's ``attack`` section (l-inf, eps 4/255, 10 steps, every clip of
 the evaluation set). A table or figure that varies one of these names an :class:`AttackSetting`;
@@ -20,7 +20,10 @@ from videopure.attacks.base import NORMS, scale_l2_eps
 #: An l-inf radius is named in the slug in 255ths (the paper's unit: "ε = 4, 8, 16"); an l2 radius
 #: as the paper's budget for a 32 x 224 x 224 clip (:func:`~videopure.attacks.base.scale_l2_eps`).
 EPS_PATTERN = r"\d+(?:\.\d+)?"
-SLUG_PATTERN = re.compile(rf"(?P<norm>linf|l2)~(?P<eps>{EPS_PATTERN})_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)")
+SLUG_PATTERN = re.compile(
+    rf"(?P<norm>linf|l2)~(?P<eps>{EPS_PATTERN})_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)"
+    rf"(?:_flow~(?P<flow>{EPS_PATTERN}))?"
+)
 #: The same pattern without group names, for a Snakemake wildcard constraint.
 SLUG_WILDCARD = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
 
@@ -28,6 +31,13 @@ SLUG_WILDCARD = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
 def _eps_text(value: float) -> str:
     """A radius as the slug writes it: at most 10 significant digits, no trailing zeros ("4", "0.5")."""
     return f"{value:.10g}"
+
+
+def _check_nameable(name: str, value: float, unit: str) -> None:
+    """Refuse a value the slug cannot name exactly (more than 10 significant digits, or an exponent)."""
+    text = _eps_text(value)
+    if not re.fullmatch(EPS_PATTERN, text) or abs(float(text) - value) > 1e-9 * value:
+        raise ValueError(f"{name} {value!r}{unit} cannot be named by a folder (10 significant digits, no exponent); round it")
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,15 @@ class AttackSetting:
             attacked by :meth:`radius`.
         steps: PGD iterations.
         clips: a class-balanced seeded subset of the evaluation set; None: every clip.
+        flow_weight: the weight λ_flow of the flow-deviation term the loss gains (Table VI,
+            :class:`~videopure.attacks.flow.FlowDeviation`); 0: the recognizer's loss alone.
     """
 
     norm: str
     eps: float
     steps: int
     clips: int | None = None
+    flow_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -57,13 +70,12 @@ class AttackSetting:
             raise ValueError(f"steps must be an integer >= 1, got {self.steps!r}")
         if self.clips is not None and not (isinstance(self.clips, int) and self.clips >= 1):
             raise ValueError(f"clips must be an integer >= 1 or None (every clip), got {self.clips!r}")
+        if isinstance(self.flow_weight, bool) or not (isinstance(self.flow_weight, (int, float)) and self.flow_weight >= 0):
+            raise ValueError(f"flow_weight must be a number >= 0, got {self.flow_weight!r}")
         shown = self.eps * 255 if self.norm == "linf" else self.eps
-        text = _eps_text(shown)
-        if not re.fullmatch(EPS_PATTERN, text) or abs(float(text) - shown) > 1e-9 * shown:
-            raise ValueError(
-                f"eps {shown!r}{'/255' if self.norm == 'linf' else ''} cannot be named by a folder (10 significant "
-                "digits, no exponent); round it"
-            )
+        _check_nameable("eps", shown, "/255" if self.norm == "linf" else "")
+        if self.flow_weight:
+            _check_nameable("flow_weight", self.flow_weight, "")
 
     @classmethod
     def table1(cls, attack: Mapping[str, Any]) -> AttackSetting:
@@ -88,15 +100,17 @@ class AttackSetting:
             raise ValueError(f"{slug!r} names no attack setting (e.g. linf~8_steps~10_clips~all, l2~2_steps~10_clips~20)")
         eps = float(match["eps"])
         clips = None if match["clips"] == "all" else int(match["clips"])
-        return cls(match["norm"], eps / 255 if match["norm"] == "linf" else eps, int(match["steps"]), clips)
+        flow_weight = float(match["flow"]) if match["flow"] else 0.0
+        return cls(match["norm"], eps / 255 if match["norm"] == "linf" else eps, int(match["steps"]), clips, flow_weight)
 
     @property
     def slug(self) -> str:
         """The folder of the setting's attack and prediction files: ``<norm>~<eps>_steps~<n>_clips~<n|all>``,
-        the l-inf radius in 255ths."""
+        the l-inf radius in 255ths, and ``_flow~<λ_flow>`` where the loss has a flow term."""
         eps = _eps_text(self.eps * 255 if self.norm == "linf" else self.eps)
         clips = "all" if self.clips is None else self.clips
-        return f"{self.norm}~{eps}_steps~{self.steps}_clips~{clips}"
+        flow = f"_flow~{_eps_text(self.flow_weight)}" if self.flow_weight else ""
+        return f"{self.norm}~{eps}_steps~{self.steps}_clips~{clips}{flow}"
 
     @property
     def label(self) -> str:
@@ -106,6 +120,10 @@ class AttackSetting:
     def at(self, steps: int, clips: int | None) -> AttackSetting:
         """This setting with another number of steps and subset of clips (Figs. 4 and 5 (a))."""
         return replace(self, steps=steps, clips=clips)
+
+    def with_flow(self, weight: float, clips: int | None) -> AttackSetting:
+        """This setting with a flow-deviation term of weight ``weight`` on a subset of clips (Table VI)."""
+        return replace(self, flow_weight=weight, clips=clips)
 
     def is_table1(self, attack: Mapping[str, Any]) -> bool:
         """Whether Table I's attack files serve this setting (compared as folder names, so a radius

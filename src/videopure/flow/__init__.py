@@ -217,13 +217,18 @@ def check_flow_spec(spec: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown flow model {kind!r}; expected one of {[*ClassicalFlow.METHODS, 'raft']}")
 
 
+def flow_model_class(spec: Mapping[str, Any]) -> type[FlowModel]:
+    """The class a flow spec builds (checked, not built: no weights are read)."""
+    check_flow_spec(spec)
+    return RAFTFlow if spec["type"] == "raft" else ClassicalFlow
+
+
 def build_flow_model(spec: Mapping[str, Any] | FlowModel) -> FlowModel:
     """A flow model from a spec ``{"type": "farneback" | "dis" | "raft", **arguments}`` (or the model itself)."""
     if isinstance(spec, FlowModel):
         return spec
-    check_flow_spec(spec)
     arguments = {key: value for key, value in spec.items() if key != "type"}
-    if spec["type"] == "raft":
+    if flow_model_class(spec) is RAFTFlow:
         return RAFTFlow(**arguments)
     return ClassicalFlow(spec["type"])
 

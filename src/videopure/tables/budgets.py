@@ -1,4 +1,10 @@
-"""Tables XI and XII of the paper: the defenses under other attack budgets than Table I's.
+"""Tables VI, XI and XII of the paper: the defenses under other attacks than Table I's.
+
+* Table VI ("Defense performance when attacking both video recognition and optical flow model"):
+  Table I's PGD with a flow-deviation term in its loss (:mod:`videopure.attacks.flow`), rows
+  DiffPure_DDIM, DiffPure_DDPM, DDIM Inversion and Ours. The attacked flow model is the one a
+  VideoPure row runs: a row whose own flow is another (mini's Ours uses DIS, which has no gradient)
+  is evaluated as a variant with the attacked flow, named ``<row>_<flow>`` (``Ours_raft_small``).
 
 * Table XI ("Defense performance under different attack ε_adv"): l-inf PGD at several radii (the
   paper's 4, 8 and 16/255), rows DiffPure_DDPM and Ours.
@@ -17,14 +23,18 @@ a radius equal to Table I's, on every clip, reads Table I's files. Measured on t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from videopure.evaluation.robust import COLUMNS_BY_SLUG, vote_accuracy
 from videopure.evaluation.settings import AttackSetting
+from videopure.evaluation.trajectories import flow_spec
+from videopure.flow import flow_model_class
+from videopure.flow.train import RAFTTraining
 from videopure.params import resolve_recognizer
+from videopure.paths import trained_flow_weights
 from videopure.tables.table1 import NOT_RUN
 
 #: Each accuracy column by the attack column (slug) whose clips it votes on; w/o Defense is the
@@ -34,12 +44,14 @@ METRICS = {"w/o Defense": "pgd", "Robust Acc*": "pgd", "Robust Acc": "pgd_bpda"}
 BUDGET_COLUMNS = tuple(sorted(set(METRICS.values())))
 #: The paper's rows, by table.
 PAPER_DEFENSES = {
+    "table6": ("DiffPure_DDIM", "DiffPure_DDPM", "DDIM_Inversion", "Ours"),
     "table11": ("DiffPure_DDPM", "Ours"),
     "table12": ("DiffPure_DDIM", "DiffPure_DDPM", "DDIM_Inversion", "Ours"),
 }
 #: Each table's config section.
-SECTIONS = {"table11": "eps_sweep", "table12": "l2_attack"}
+SECTIONS = {"table6": "flow_attack", "table11": "eps_sweep", "table12": "l2_attack"}
 TITLES = {
+    "table6": "Table VI: accuracy (%) when the recognizer and the optical flow model are attacked together",
     "table11": "Table XI: accuracy (%) under l-inf PGD at several radii",
     "table12": "Table XII: accuracy (%) under l2 PGD",
 }
@@ -47,13 +59,26 @@ TITLES = {
 
 @dataclass(frozen=True)
 class BudgetTable:
-    """Table XI or XII, resolved from its config section: where it is measured, its rows and settings."""
+    """Table VI, XI or XII, resolved from its config section: where it is measured, its rows and settings.
+
+    Attributes:
+        flow: Table VI's attacked flow model (a differentiable flow spec); None elsewhere, and for
+            Table VI where the config has none to attack (:data:`NO_FLOW_TO_ATTACK`).
+        variants: rows that are not Table I's, by name: the Table I row each is, with the attacked flow
+            (Table VI's VideoPure rows whose own flow model is another).
+    """
 
     table: str
     dataset: str
     model: str
     defenses: tuple[str, ...]
     settings: tuple[AttackSetting, ...]
+    flow: Mapping[str, Any] | None = None
+    variants: Mapping[str, str] = field(default_factory=dict)
+
+    def variant_specs(self, defenses: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The defense spec of each variant row, from Table I's specs ``defenses``."""
+        return {name: {**defenses[base], "flow": dict(self.flow)} for name, base in self.variants.items()}
 
     @property
     def section(self) -> str:
@@ -70,8 +95,8 @@ class BudgetTable:
 
 
 def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
-    """Tables XI and XII from the config's ``eps_sweep`` and ``l2_attack`` sections. Their rows must be
-    Table I rows (null: those of the paper's the config has); errors name the key."""
+    """Tables VI, XI and XII from the config's ``flow_attack``, ``eps_sweep`` and ``l2_attack`` sections.
+    Their rows must be Table I rows (null: those of the paper's the config has); errors name the key."""
     attack = config["attack"]
     dataset, model = resolve_recognizer(config, "ablations")
     tables = {}
@@ -79,12 +104,14 @@ def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
         keys = config[section]
         clips = keys["clips"]
         try:
-            if table == "table11":
+            if table == "table6":
+                settings = (AttackSetting.table1(attack).with_flow(keys["weight"], clips),)
+            elif table == "table11":
                 settings = tuple(AttackSetting.linf_255(eps, attack, clips) for eps in dict.fromkeys(keys["eps"]))
             else:
                 settings = (AttackSetting.l2(attack, clips),)
         except ValueError as error:
-            key = f"{section}.eps" if table == "table11" else "attack.eps_l2"
+            key = {"table6": "flow_attack.weight", "table11": "eps_sweep.eps"}.get(table, "attack.eps_l2")
             raise ValueError(f"config key '{key}': {error}") from None
         if keys["defenses"] is None:
             defenses = tuple(name for name in PAPER_DEFENSES[table] if name in config["defenses"])
@@ -95,8 +122,63 @@ def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
                     f"config key '{section}.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})"
                 )
             defenses = tuple(keys["defenses"])
-        tables[table] = BudgetTable(table, dataset, model, defenses, settings)
+        if table != "table6":
+            tables[table] = BudgetTable(table, dataset, model, defenses, settings)
+            continue
+        flow = attacked_flow(config, dataset, defenses)
+        if flow is None:
+            tables[table] = BudgetTable(table, dataset, model, defenses, settings)
+            continue
+        renamed = [(variant_name(name, config["defenses"][name], flow), name) for name in defenses]
+        rows = tuple(variant or name for variant, name in renamed)
+        variants = {variant: name for variant, name in renamed if variant is not None}
+        tables[table] = BudgetTable(table, dataset, model, rows, settings, flow, variants)
     return tables
+
+
+#: Why Table VI cannot be built when no flow model is there to attack (its rule says it; every other
+#: target builds).
+NO_FLOW_TO_ATTACK = (
+    "results/table6.csv attacks a differentiable flow model, and there is none: config key 'flow_attack.flow' is "
+    "null, no VideoPure row of Table VI uses a RAFT, and dataset {dataset!r} is not generated (no trained "
+    "raft_small); name the RAFT to attack: flow_attack: {{flow: {{type: raft, weights: "
+    "data/weights/raft_large_C_T_V1-22a6c225.pth}}}} (torchvision's Raft_Large_Weights.C_T_V1)"
+)
+
+
+def attacked_flow(config: Mapping[str, Any], dataset: str, defenses: Sequence[str]) -> dict[str, Any] | None:
+    """Table VI's flow model (config ``flow_attack.flow``); null: the first of ``defenses`` that is a
+    VideoPure with a differentiable flow, else the raft_small rule train_flow trains on a generated
+    dataset, else None (:data:`NO_FLOW_TO_ATTACK`). It must be differentiable: the attack's gradient
+    goes through it."""
+    flow = config["flow_attack"]["flow"]
+    if flow is None:
+        flows = [flow_spec(config["defenses"][name]) for name in defenses if config["defenses"][name]["type"] == "videopure"]
+        learned = [spec for spec in flows if spec is not None and flow_model_class(spec).differentiable]
+        if learned:
+            flow = learned[0]
+        elif config["datasets"][dataset]["source"] == "generated":
+            flow = RAFTTraining(**config["flow_training"]).spec(trained_flow_weights(dataset))
+        else:
+            return None
+    try:
+        differentiable = flow_model_class(flow).differentiable
+    except ValueError as error:
+        raise ValueError(f"config key 'flow_attack.flow': {error}") from None
+    if not differentiable:
+        raise ValueError(
+            f"config key 'flow_attack.flow': flow {flow['type']!r} is not differentiable, so the attack could not "
+            "reach the input through it; name a RAFT ({type: raft, weights: ...})"
+        )
+    return dict(flow)
+
+
+def variant_name(name: str, spec: Mapping[str, Any], flow: Mapping[str, Any]) -> str | None:
+    """The name of Table VI's row for Table I's row ``name``: None where it is that row itself (not a
+    VideoPure, or one whose temporal loss already uses ``flow``), else ``<name>_<flow>``."""
+    if spec["type"] != "videopure" or flow_spec(spec) in (None, dict(flow)):
+        return None
+    return f"{name}_raft_{flow.get('size', 'large')}"
 
 
 @dataclass(frozen=True)
@@ -148,6 +230,13 @@ def check_cell_attacks(setup: BudgetTable, cell: BudgetCell, path: str) -> None:
                 f"{attack['eps']:.6g} and {attack['steps']} steps, {setup.table} asks {setting.norm} {setting.label} "
                 f"and {setting.steps} steps; rerun its rule"
             )
+        term = attack.get("flow_deviation")
+        made = (term["weight"], term["flow"]) if term else (0.0, None)
+        if made != ((setting.flow_weight, dict(setup.flow)) if setting.flow_weight else (0.0, None)):
+            raise ValueError(
+                f"{path}: its {COLUMNS_BY_SLUG[slug].name} clips were made with flow term {term}, {setup.table} asks "
+                f"weight {setting.flow_weight} on flow {setup.flow}; rerun its rule"
+            )
 
 
 def budget_caption(setup: BudgetTable, cells: Sequence[BudgetCell], draws: Mapping[str, int]) -> str:
@@ -165,9 +254,18 @@ def budget_caption(setup: BudgetTable, cells: Sequence[BudgetCell], draws: Mappi
         f"step {first['alpha'] * 255:.3g}/255" if first["norm"] == "linf" else f"step 2.5 eps/steps ({first['alpha']:.4g})"
     )
     draws_text = ", ".join(f"{defense} {n}" for defense, n in draws.items())
+    flow_text = ""
+    if setup.flow is not None:
+        flow = ", ".join(f"{key} {value}" for key, value in setup.flow.items() if key != "type")
+        variants = "; ".join(f"row {name}: {base} with the attacked flow model" for name, base in setup.variants.items())
+        flow_text = (
+            f" Loss: cross-entropy + {setup.settings[0].flow_weight:g} x the mean end-point error (px) between the flow "
+            f"of the attacked and the clean clip, through {setup.flow['type']} ({flow}), in every attack"
+            f"{'; ' + variants if variants else ''}."
+        )
     return (
         f"{TITLES[setup.table]}, {setup.dataset} {setup.model}: {first['norm']} eps {radii}, {first['steps']} steps, "
-        f"{step}, random start {first['random_start']}. w/o Defense: the bare recognizer under gray-box PGD; "
+        f"{step}, random start {first['random_start']}.{flow_text} w/o Defense: the bare recognizer under gray-box PGD; "
         f"Robust Acc*: the defense on the same clips; Robust Acc: PGD+BPDA through the defense "
         f"({', '.join(gradients) or 'no cell run'}), no EOT. Votes per clip: {draws_text}."
     )

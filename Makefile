@@ -23,6 +23,6 @@ run: setup
 
 # pytest includes `snakemake --lint` and `snakefmt --check` (tests/test_workflow_static.py). Two
 # workers, a test file each at a time: tests/test_workflow.py's smoke builds are made once, on one
-# worker, while the other runs the other files.
+# worker, while the other runs the other files (tests/test_workflow_rerun.py's own build among them).
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

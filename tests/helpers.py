@@ -27,6 +27,22 @@ def run_snakemake(
     )
 
 
+def scheduled_rules(result: subprocess.CompletedProcess) -> set[str]:
+    """The rules a dry run would run, from its job-stats table ("Job stats:" up to "total")."""
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    lines = text.splitlines()
+    start = next(index for index, line in enumerate(lines) if line.startswith("Job stats:"))
+    rules = set()
+    for line in lines[start + 1 :]:
+        fields = line.split()
+        if fields and fields[0] == "total":
+            return rules
+        if len(fields) == 2 and fields[1].isdigit():
+            rules.add(fields[0])
+    raise AssertionError(f"no job-stats table in the dry run's output:\n{text[-2000:]}")
+
+
 def make_workdir(path: Path) -> Path:
     """A fresh working directory; config paths (config/models/...) are relative to it."""
     path.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import REPO, make_workdir, run_snakemake, snakemake_cmd
+from tests.helpers import REPO, make_workdir, run_snakemake, scheduled_rules, snakemake_cmd
 from videopure.cache import read_attrs, read_h5
 
 pytestmark = pytest.mark.workflow
@@ -56,65 +55,6 @@ def smoke_filled(smoke_run, tmp_path_factory) -> Path:
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path_factory.mktemp("elsewhere"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return workdir
-
-
-@dataclass(frozen=True)
-class KilledRun:
-    """A build whose Snakemake process was killed with SIGKILL as its first job started, then run
-    again as docs/usage.md says (`snakemake --unlock`, then the same command)."""
-
-    workdir: Path
-    job_outlived_snakemake: bool
-    left_behind: list[str]  # files the killed run left under data/ and results/
-
-
-def _children(pid: int) -> dict[int, str]:
-    """The live child processes of ``pid`` and their command lines (from /proc)."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if entry.name.isdigit() and stat[0] != "Z" and int(stat[1]) == pid:
-                children[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-    return children
-
-
-@pytest.fixture(scope="session")
-def killed_rerun(tmp_path_factory) -> KilledRun:
-    """The same config in a second directory: videos, frames, training and logits from scratch, with
-    a kill -9 of Snakemake at its first job, while that job still imports (the earliest moment)."""
-    import signal
-    import time
-
-    workdir = make_workdir(tmp_path_factory.mktemp("smoke_b"))
-    smoke = str(REPO / "config" / "smoke.yaml")
-    command = snakemake_cmd("--directory", str(workdir), "--cores", "2", "results/clean/smoke/NL.h5", "--configfile", smoke)
-    snakemake = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, job = time.monotonic() + 120, None
-    while job is None and time.monotonic() < deadline and snakemake.poll() is None:
-        job = next((pid for pid, line in _children(snakemake.pid).items() if "generate_videos" in line), None)
-        time.sleep(0.05)
-    assert job is not None, "the generate_videos job never started"
-    os.kill(snakemake.pid, signal.SIGKILL)
-    snakemake.wait()
-    deadline = time.monotonic() + 45  # the job's watcher polls every 2 s, then allows 30 s to clean up
-    while Path(f"/proc/{job}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    outlived = Path(f"/proc/{job}").exists()
-    if outlived:
-        os.kill(job, signal.SIGKILL)
-    left = sorted(str(path.relative_to(workdir)) for top in ("data", "results") for path in (workdir / top).rglob("*") if path.is_file())
-    for args in (("--unlock",), ()):
-        result = subprocess.run(command + list(args), capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return KilledRun(workdir, outlived, left)
-
-
-@pytest.fixture(scope="session")
-def smoke_rerun(killed_rerun) -> Path:
-    return killed_rerun.workdir
 
 
 CLASSICAL_ROWS = ["None", "JPEG", "WN", "TemporalShuffle"]
@@ -820,65 +760,6 @@ def test_second_invocation_does_nothing(smoke_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_kill_9_of_snakemake_stops_its_job_and_the_documented_rerun_gives_identical_bytes(smoke_run, killed_rerun):
-    """Criterion: kill -9 of the Snakemake process alone while its first job starts, then docs/usage.md's
-    remedy (--unlock, the same command): the job did not outlive it, left no file, and the rerun's
-    clean logits are the first build's bytes (built from scratch in another directory)."""
-    assert not killed_rerun.job_outlived_snakemake, "the job outlived the Snakemake process that started it"
-    assert killed_rerun.left_behind == []
-    target = "results/clean/smoke/NL.h5"
-    assert (killed_rerun.workdir / target).read_bytes() == (smoke_run / target).read_bytes()
-
-
-def test_a_replaced_video_of_a_local_dataset_reruns_its_frames(smoke_run, tmp_path):
-    """Scope: videos on disk (here smoke's, read as a local UCF-101) are inputs of their frames
-    job, so a replaced video reruns it (what the frames file records of each video's content:
-    tests/test_frames.py)."""
-    local = tmp_path / "ucf"
-    for folder in ("videos", "annotations"):
-        shutil.copytree(smoke_run / "data" / "smoke" / folder, local / folder)
-    extra = tmp_path / "local.yaml"
-    extra.write_text(yaml.safe_dump({"datasets": {"local": {
-        "source": "ucf101", "video_root": str(local / "videos"), "annotations": str(local / "annotations"),
-        "eval_split": "test", "clip": {"num_frames": 8, "frame_interval": 2, "short_side": 32, "crop": 32},
-        "classifiers": {"NL": {"config": "config/models/smoke_nl.py"}},
-    }}}))
-    workdir = make_workdir(tmp_path / "run")
-    target = "results/frames/local/test.h5"
-    listed = [line.split()[0] for line in (local / "annotations" / "testlist01.txt").read_text().splitlines()]
-    planned = run_snakemake(workdir, "-n", target, extra_config=extra)
-    inputs = re.search(r"(?m)^\s+input: (.*)$", planned.stdout).group(1).split(", ")
-    assert {str(local / "videos" / video) for video in listed} <= set(inputs)
-    # Stand-in for a built frames file (its content is not read here; test_frames.py checks the
-    # identities a real one records), newer than every video: nothing to do until one is replaced.
-    (workdir / target).parent.mkdir(parents=True)
-    shutil.copyfile(smoke_run / "results" / "frames" / "smoke" / "test.h5", workdir / target)
-    again = run_snakemake(workdir, "-n", target, extra_config=extra)
-    assert "Nothing to be done" in again.stdout + again.stderr
-    shutil.copyfile(local / "videos" / listed[1], local / "videos" / listed[0])
-    assert scheduled_rules(run_snakemake(workdir, "-n", target, extra_config=extra)) == {"frames"}
-
-
-def test_same_seed_same_frames_and_logits(smoke_run, smoke_rerun):
-    """Same seed, same machine: identical frames, and retraining gives identical logits."""
-    for split in ("train", "val", "test"):
-        a = read_h5(smoke_run / f"results/frames/smoke/{split}.h5")
-        b = read_h5(smoke_rerun / f"results/frames/smoke/{split}.h5")
-        for key in ("frames", "labels", "video_ids"):
-            np.testing.assert_array_equal(a[key], b[key])
-    a = read_h5(smoke_run / "results/clean/smoke/NL.h5")
-    b = read_h5(smoke_rerun / "results/clean/smoke/NL.h5")
-    np.testing.assert_array_equal(a["logits"], b["logits"])
-    # Every cache of the chain built twice (ground-truth flow, frames, clean logits) has identical
-    # attributes: parameters, upstream identities and its own identity, so caches are reusable.
-    rebuilt = sorted(path.relative_to(smoke_rerun) for path in smoke_rerun.glob("*/**/*.h5") if ".snakemake" not in path.parts)
-    assert len(rebuilt) >= 7, rebuilt  # 3 flow files, 3 frame splits, the clean logits
-    for path in rebuilt:
-        assert read_attrs(smoke_rerun / path) == read_attrs(smoke_run / path), path
-    checkpoint = "results/models/smoke-NL/checkpoint.pth"
-    assert (smoke_rerun / checkpoint).read_bytes() == (smoke_run / checkpoint).read_bytes()
-
-
 def test_a_new_evaluation_subset_rebuilds_the_evaluation_set_and_what_reads_it(smoke_run, tmp_path):
     extra = tmp_path / "subset.yaml"
     extra.write_text("evaluation: {max_clips: 3}\n")
@@ -900,29 +781,6 @@ def test_the_latent_cache_refuses_gray_box_clips_another_attack_made(smoke_run, 
     assert result.returncode != 0
     assert "results/attacks/smoke/NL/graybox/pgd.h5: stale cache — parameter 'column' is 'TT', expected 'PGD'" in text
     assert "rm 'results/attacks/smoke/NL/graybox/pgd.h5'" in text and not (workdir / target).exists()
-
-
-def test_changed_seed_reruns_generation_and_training(smoke_run):
-    result = run_snakemake(smoke_run, "-n", TARGET, "--config", "seed=1")
-    text = result.stdout + result.stderr
-    assert result.returncode == 0, text
-    assert "generate_videos" in text and "train_classifier" in text
-
-
-def scheduled_rules(result: subprocess.CompletedProcess) -> set[str]:
-    """The rules a dry run would run, from its job-stats table ("Job stats:" up to "total")."""
-    text = result.stdout + result.stderr
-    assert result.returncode == 0, text
-    lines = text.splitlines()
-    start = next(index for index, line in enumerate(lines) if line.startswith("Job stats:"))
-    rules = set()
-    for line in lines[start + 1 :]:
-        fields = line.split()
-        if fields and fields[0] == "total":
-            return rules
-        if len(fields) == 2 and fields[1].isdigit():
-            rules.add(fields[0])
-    raise AssertionError(f"no job-stats table in the dry run's output:\n{text[-2000:]}")
 
 
 def test_latent_cache_survives_new_defense_settings_and_not_a_new_model(smoke_filled, tmp_path):

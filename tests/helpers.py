@@ -43,6 +43,15 @@ def scheduled_rules(result: subprocess.CompletedProcess) -> set[str]:
     raise AssertionError(f"no job-stats table in the dry run's output:\n{text[-2000:]}")
 
 
+def load_mini_with(tmp_path: Path, overlay: str) -> dict:
+    """The mini config with a YAML ``overlay`` merged over it, loaded and validated."""
+    from videopure.config import load_config
+
+    path = tmp_path / "overlay.yaml"
+    path.write_text(overlay + "\n")
+    return load_config(REPO / "config" / "config.yaml", path)
+
+
 def make_workdir(path: Path) -> Path:
     """A fresh working directory; config paths (config/models/...) are relative to it."""
     path.mkdir(parents=True, exist_ok=True)

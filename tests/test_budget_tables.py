@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, load_mini_with
 from videopure.attacks import scale_l2_eps
 from videopure.config import ConfigError, load_config
 from videopure.evaluation.robust import COLUMNS_BY_SLUG, attack_settings
@@ -216,10 +216,8 @@ def test_table6_layout_and_cells_made_without_its_flow_term_are_refused():
     ],
 )
 def test_a_bad_flow_attack_is_refused_naming_its_key(tmp_path, text, message):
-    path = tmp_path / "bad.yaml"
-    path.write_text((REPO / "config" / "config.yaml").read_text() + "\n" + text + "\n")
     with pytest.raises(ConfigError, match=message):
-        load_config(path)
+        load_mini_with(tmp_path, text)
 
 
 def test_without_a_raft_to_attack_table6_alone_asks_for_one_naming_the_key(tmp_path):

@@ -71,6 +71,7 @@ def test_a_sample_of_the_evaluation_set_is_class_balanced_and_keeps_each_clip_wh
     assert part.video_ids.tolist() == [chr(ord("a") + int(p)) for p in positions]
     assert part.index.tolist() == [10 + int(p) for p in positions] and part.clips.flatten().tolist() == positions.tolist()
     assert clips.sample(None, seed=0).tolist() == list(range(6))
+    assert clips.subset(3, seed=0).video_ids.tolist() == part.video_ids.tolist()
 
 
 def test_fig5a_attacks_the_bare_recognizer_gray_box_and_the_defense_with_bpda_at_each_step_count():

@@ -1,13 +1,16 @@
-"""Reruns on the smoke profile: a kill -9 and the documented rerun, the same seed twice, a replaced
-video, a new seed. Their builds (up to the clean logits) are independent of tests/test_workflow.py's,
-so pytest-xdist runs them on the other worker beside it."""
+"""The smoke profile's first stages, built on their own: a kill -9 and the documented rerun, the same
+seed twice, a replaced video, a new seed, the training benchmark, a recognizer trained on VAE
+reconstructions. Their builds (up to the clean logits and the diffusion model) are independent of
+tests/test_workflow.py's, so pytest-xdist runs them on the other worker beside it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,10 +86,10 @@ def smoke_rerun(killed_rerun) -> Path:
 
 @pytest.fixture(scope="session")
 def clean_build(tmp_path_factory) -> Path:
-    """The smoke profile from its videos to the clean logits (what the killed run rebuilds): the
-    reference build of this file, beside tests/test_workflow.py's on the other pytest worker."""
+    """The smoke profile from its videos to the clean logits (what the killed run rebuilds) and the
+    diffusion model: the reference build of this file, beside tests/test_workflow.py's."""
     workdir = make_workdir(tmp_path_factory.mktemp("clean"))
-    result = run_snakemake(workdir, CLEAN)
+    result = run_snakemake(workdir, CLEAN, "results/models/smoke-ldm")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return workdir
 
@@ -154,3 +157,44 @@ def test_changed_seed_reruns_generation_and_training(clean_build):
     text = result.stdout + result.stderr
     assert result.returncode == 0, text
     assert "generate_videos" in text and "train_classifier" in text
+
+
+def test_training_benchmark_times_what_the_rules_train(clean_build, tmp_path):
+    out = tmp_path / "training.json"
+    script = REPO / "benchmarks" / "mini_training.py"
+    command = [sys.executable, str(script), "--configfile", str(REPO / "config" / "smoke.yaml"), "--out", str(out)]
+    result = subprocess.run(command, cwd=clean_build, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["dataset"] == "smoke" and report["budget_seconds"] == 1200
+    assert report["total_seconds"] == pytest.approx(report["vae_seconds"] + report["unet_seconds"])
+    assert report["within_budget"] == (report["total_seconds"] <= 1200) and "cores" in report["machine"]
+    # Same settings, seed and threads as rules train_vae and train_unet: the same training, loss for loss.
+    models = clean_build / "results" / "models"
+    rule_vae = json.loads((models / "smoke-vae" / "metrics.json").read_text())
+    rule_unet = json.loads((models / "smoke-ldm" / "metrics.json").read_text())
+    assert report["threads"] == rule_vae["threads"] == rule_unet["threads"]
+    assert report["vae"]["final_losses"] == rule_vae["final_losses"]
+    assert report["unet"]["final_loss"] == rule_unet["final_loss"]
+    assert report["vae"]["scaling_factor"] == rule_vae["scaling_factor"]
+
+
+def test_the_recognizer_trains_on_vae_reconstructions_when_asked(clean_build, tmp_path):
+    """train.vae_reconstructions > 0 (mini's 0.5) puts rule reconstruct_frames between the VAE and
+    the recognizer; smoke's own recognizer trains without them. (One epoch: the wiring.)"""
+    workdir = tmp_path / "copy"
+    shutil.copytree(clean_build, workdir, symlinks=True)
+    extra = tmp_path / "reconstructions.yaml"
+    extra.write_text("train: {vae_reconstructions: 0.5, epochs: 1}\n")
+    checkpoint = "results/models/smoke-NL/checkpoint.pth"
+    assert scheduled_rules(run_snakemake(workdir, "-n", checkpoint, extra_config=extra)) == {"reconstruct_frames", "train_classifier"}
+    result = run_snakemake(workdir, checkpoint, extra_config=extra)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert list((workdir / "logs" / "reconstruct_frames").rglob("*.log"))
+    assert list((workdir / "results" / "benchmarks" / "reconstruct_frames").rglob("*.tsv"))
+    metrics = json.loads((workdir / "results" / "models" / "smoke-NL" / "metrics.json").read_text())
+    assert metrics["vae_reconstructions"] == 0.5
+    reconstructed = read_h5(workdir / "results/frames/smoke/train-vae-reconstructed.h5")
+    train = read_h5(workdir / "results/frames/smoke/train.h5")
+    assert reconstructed["frames"].shape == train["frames"].shape and reconstructed.upstream["frames"] == train.identity
+    assert not np.array_equal(reconstructed["frames"], train["frames"])

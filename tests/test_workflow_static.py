@@ -110,7 +110,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_p
     from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
-    targets = ["results/table1.csv", "results/table2.csv", "results/table4.csv", "results/table10.csv", "results/table6.csv", "results/table11.csv", "results/table12.csv", "results/fig5b.png",
+    targets = ["results/table1.csv", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table10.csv", "results/table6.csv", "results/table11.csv", "results/table12.csv", "results/fig5b.png",
                "results/fig2.png", "results/fig3.png", "results/fig4.png", "results/fig5a.png", "results/config.yaml",
                "results/diagnostics/smoke-NL-gradients.json", "results/models/smoke-flow-checks.json",
                "results/models/smoke-graybox-checks.json", "results/models/smoke-ldm-checks.json"]  # every rule
@@ -134,7 +134,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_p
         job = SimpleNamespace(resources=resources)
         validate_slurm_extra(job)
         assert set_gres_string(job) == (" --gpus=1" if rule in torch_rules - cpu_only else ""), rule
-        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient", "attack_setting", "predict_setting", "autoattack"} else 240), rule
+        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient", "attack_setting", "predict_setting", "predict_transfer", "autoattack"} else 240), rule
 
 
 @pytest.mark.parametrize("profile", ["config/config.yaml", "config/smoke.yaml"])

@@ -81,6 +81,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     from videopure.flow.train import RAFTTraining
     from videopure.tables.ablations import ablation_setup
     from videopure.tables.budgets import budget_tables
+    from videopure.tables.table3 import blackbox_table
 
     if config["attack"]["norm"] != "linf":
         raise ConfigError(
@@ -100,6 +101,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
         setup = ablation_setup(config)
         autoattack_setup(config)
         budget_tables(config)
+        blackbox_table(config)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 
@@ -113,6 +115,11 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
+        for model in set(dataset.get("surrogates", {})) & set(dataset["classifiers"]):
+            raise ConfigError(
+                f"config key 'datasets.{name}.surrogates.{model}': {model!r} is also a classifier; a surrogate only "
+                "crafts black-box attacks, give it another name"
+            )
         if dataset["source"] == "presampled":
             _check_presampled(name, dataset)
         if "frame_files" in dataset:
@@ -282,12 +289,14 @@ def missing_local_inputs(config: dict[str, Any], root: str | Path = ".") -> list
                 continue
             if absent(dataset[key]):
                 problems.append(f"datasets.{name}.{key} = {dataset[key]!r} does not exist — {hint}")
-        for model, spec in dataset["classifiers"].items():
+        recognizers = {f"classifiers.{model}": spec for model, spec in dataset["classifiers"].items()}
+        recognizers |= {f"surrogates.{model}": spec for model, spec in dataset.get("surrogates", {}).items()}
+        for key, spec in recognizers.items():
             if not spec["config"].startswith("mmaction::") and absent(spec["config"]):
-                problems.append(f"datasets.{name}.classifiers.{model}.config = {spec['config']!r} does not exist")
+                problems.append(f"datasets.{name}.{key}.config = {spec['config']!r} does not exist")
             if spec["checkpoint"] is not None and absent(spec["checkpoint"]):
                 problems.append(
-                    f"datasets.{name}.classifiers.{model}.checkpoint = {spec['checkpoint']!r} does not exist — "
+                    f"datasets.{name}.{key}.checkpoint = {spec['checkpoint']!r} does not exist — "
                     "download the checkpoint linked from the README of this recognizer's config in mmaction2's "
                     "model zoo (for UCF-101, a recognizer fine-tuned on UCF-101: see docs/usage.md, 'Paper profile: downloads and where they go') "
                     "and put it at this path, or set checkpoint: null to train it"

@@ -24,15 +24,15 @@ FRAME_KEYS = ("source", "video_root", "annotations", "class_names", "split", "cl
 
 # Config keys by stage (a workflow script's name); "{dataset}" is the job's dataset. Every stage also
 # reads "seed", with which runtime.stage seeds it.
-#: Declared keys a config may leave out (the schema gives them no default): a dataset's frame_files,
-#: which a frame-folder dataset alone reads and records (frames_params), so that declaring it changes
-#: no other dataset's frames parameters.
-OPTIONAL_CONFIG = ("datasets.{dataset}.frame_files",)
+#: Declared keys a config may leave out (the schema gives them no default), so that declaring them
+#: changes no other dataset's parameters: a dataset's frame_files, which a frame-folder dataset
+#: alone reads and records (frames_params), and its surrogates (Table III's black-box sources).
+OPTIONAL_CONFIG = ("datasets.{dataset}.frame_files", "datasets.{dataset}.surrogates")
 FRAMES_CONFIG = (
     *(f"datasets.{{dataset}}.{key}" for key in (*FRAME_KEYS, "eval_split", "subset", "frame_files")),
     "generator",
 )
-RECOGNIZER_CONFIG = (*FRAMES_CONFIG, "datasets.{dataset}.classifiers")
+RECOGNIZER_CONFIG = (*FRAMES_CONFIG, "datasets.{dataset}.classifiers", "datasets.{dataset}.surrogates")
 DIFFUSION_CONFIG = ("diffusion.dtype",)
 BATCH_CONFIG = ("evaluation.batch_size",)
 STAGE_CONFIG: dict[str, tuple[str, ...]] = {
@@ -66,6 +66,8 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     ),
     "table2": ("datasets", "defenses", "autoattack", "attack.eps", "attack.norm"),
     "fig3": ("datasets", "ablations"),
+    "predict_transfer": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "evaluation", "blackbox.clips"),
+    "table3": ("datasets", "defenses", "blackbox", "attack.blackbox_eps"),
     "budget_table": ("datasets", "defenses", "ablations", "eps_sweep", "l2_attack", "flow_attack", "flow_training", "attack"),
     "fig2": ("datasets", "generator", "ablations", *DIFFUSION_CONFIG, "figures.fig2"),
     "fig4": ("datasets", "ablations", "figures.fig4", "attack.steps"),
@@ -143,6 +145,16 @@ def restrict_config(config: Mapping[str, Any], declared: Mapping[str, Any], rule
         for key, value in declared.items()
     }
     return DeclaredConfig(values, hidden, path, rule) if hidden else values
+
+
+def recognizer_spec(config: Mapping[str, Any], dataset: str, model: str) -> tuple[str, dict[str, Any]]:
+    """The config key and spec ({config, checkpoint}) of recognizer ``model`` of ``dataset``: one of its
+    classifiers, or of its surrogates (which only craft black-box attacks)."""
+    spec = config["datasets"][dataset]
+    for section in ("classifiers", "surrogates"):
+        if model in spec.get(section, {}):
+            return f"datasets.{dataset}.{section}.{model}", spec[section][model]
+    raise ValueError(f"{model!r} is neither a classifier nor a surrogate of dataset {dataset!r}")
 
 
 def resolve_recognizer(config: Mapping[str, Any], section: str) -> tuple[str, str]:

@@ -19,7 +19,9 @@ def trained_checkpoint(dataset: str, model: str) -> str:
 
 def classifier_checkpoint(config: dict, dataset: str, model: str) -> str:
     """The recognizer's configured checkpoint, or the one rule train_classifier writes."""
-    return config["datasets"][dataset]["classifiers"][model]["checkpoint"] or trained_checkpoint(dataset, model)
+    from videopure.params import recognizer_spec  # here: params imports config, which imports this module
+
+    return recognizer_spec(config, dataset, model)[1]["checkpoint"] or trained_checkpoint(dataset, model)
 
 
 def diffusion_model_path(config: dict, dataset: str) -> str:
@@ -43,10 +45,16 @@ def adaptive_file(dataset: str, model: str, defense: str, column: str) -> str:
     return f"results/attacks/{dataset}/{model}/adaptive/{defense}/{column}.h5"
 
 
+def transfer_predictions_file(dataset: str, model: str, source: str, setting: str) -> str:
+    """Every Table III defense's votes, on recognizer ``model``, on the black-box clips crafted on
+    recognizer ``source`` at an attack setting (rule predict_transfer)."""
+    return f"results/predictions/{dataset}/{model}/{setting}/transfer_from_{source}.h5"
+
+
 def setting_attack_file(dataset: str, model: str, defense: str, column: str, setting: str) -> str:
     """An attack column through ``defense`` ("None": the bare recognizer) at an attack setting other
     than Table I's, named by its slug (:class:`~videopure.evaluation.settings.AttackSetting`; rule
-    attack_setting: Tables VI, XI and XII, Figs. 4 and 5 (a))."""
+    attack_setting: Tables III, VI, XI and XII, Figs. 4 and 5 (a))."""
     return f"results/attacks/{dataset}/{model}/{setting}/{defense}/{column}.h5"
 
 

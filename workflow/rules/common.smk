@@ -11,6 +11,7 @@ from videopure.data.readers import read_split
 from videopure.defenses import resolve_defense
 from videopure.evaluation.robust import (
     ADAPTIVE_COLUMNS,
+    BLACKBOX_COLUMN,
     FULL_GRADIENT_COLUMNS,
     GRAYBOX_COLUMNS,
     adaptive_columns,
@@ -30,7 +31,12 @@ from videopure.evaluation.trajectories import (
 from videopure.flow.train import RAFTTraining
 from videopure.plots.defenses import FIG4_ATTACKS, fig4_setup
 from videopure.plots.sweeps import STEPS_METRICS, fig5a_setup
-from videopure.params import STAGE_CONFIG, declared_config, resolve_recognizer
+from videopure.params import (
+    STAGE_CONFIG,
+    declared_config,
+    recognizer_spec,
+    resolve_recognizer,
+)
 from videopure.paths import (
     adaptive_file,
     autoattack_file,
@@ -51,6 +57,7 @@ from videopure.paths import (
     reconstructed_frames_file,
     setting_attack_file,
     setting_predictions_file,
+    transfer_predictions_file,
     trajectory_file,
     trained_checkpoint,
     trained_diffusion_dir,
@@ -58,6 +65,7 @@ from videopure.paths import (
     trained_vae_dir,
 )
 from videopure.tables.budgets import BUDGET_COLUMNS, NO_FLOW_TO_ATTACK, budget_tables
+from videopure.tables.table3 import NO_TRANSFER, blackbox_table
 from videopure.tables.ablations import (
     ABLATION_TABLES,
     FIGURES,
@@ -98,9 +106,12 @@ AUTOATTACK = autoattack_setup(config)
 FIG4 = fig4_setup(config)
 FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
 BUDGET_TABLES = budget_tables(config)
+BLACKBOX = blackbox_table(config)
 TABLE1_SETTING = AttackSetting.table1(config["attack"])
 # The attack columns rule attack_setting runs.
-SETTING_COLUMNS = sorted({*FIG4_ATTACKS, *STEPS_METRICS, *BUDGET_COLUMNS})
+SETTING_COLUMNS = sorted(
+    {*FIG4_ATTACKS, *STEPS_METRICS, *BUDGET_COLUMNS, BLACKBOX_COLUMN.slug}
+)
 FLOW_ATTACK = BUDGET_TABLES["table6"]
 # Table VI's VideoPure rows with the attacked flow model (rules attack_setting, predict_setting).
 FLOW_VARIANTS = FLOW_ATTACK.variant_specs(DEFENSES)
@@ -143,7 +154,7 @@ FLOWS = {
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 # Every table and figure of the paper the workflow builds (rule artifact).
 ARTIFACT = [
-    *(f"results/table{n}.csv" for n in (1, 2, 4, 6, 7, 8, 9, 10, 11, 12)),
+    *(f"results/table{n}.csv" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)),
     *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
     "results/config.yaml",
 ]
@@ -691,4 +702,37 @@ def budget_cells(table):
         ]
         for setting in setup.settings
         for defense in ("None", *setup.defenses)
+    ]
+
+
+def transfer_defenses(wildcards):
+    """Table III's columns, by name: the defense specs rule predict_transfer votes with."""
+    return {name: DEFENSES[name] for name in BLACKBOX.defenses}
+
+
+def transfer_inputs(wildcards):
+    """Rule predict_transfer: the target recognizer's inputs, the TT+MI clips crafted on the source,
+    and the diffusion model and flow weights of Table III's defenses."""
+    dataset = wildcards.dataset
+    inputs = recognizer_inputs(wildcards)
+    inputs["attack"] = setting_attack_file(
+        dataset, wildcards.source, "None", BLACKBOX_COLUMN.slug, wildcards.setting
+    )
+    if any(name in DIFFUSION_DEFENSES for name in BLACKBOX.defenses):
+        inputs["diffusion_model"] = diffusion_model_dir(dataset)
+    for name in BLACKBOX.defenses:
+        for key, path in defense_flow_weights(name).items():
+            inputs[f"{key}_{name}"] = path
+    return inputs
+
+
+def table3_inputs(wildcards):
+    """Every transfer's votes (rule predict_transfer), in Table III's row order."""
+    if not BLACKBOX.transfers:
+        raise WorkflowError(NO_TRANSFER)
+    return [
+        transfer_predictions_file(
+            transfer.dataset, transfer.target, transfer.source, BLACKBOX.setting.slug
+        )
+        for transfer in BLACKBOX.transfers
     ]

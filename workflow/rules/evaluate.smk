@@ -77,6 +77,30 @@ use rule predict as predict_setting with:
         sources=setting_sources,
 
 
+# Table III: every column's votes on the black-box TT+MI clips crafted on recognizer {source}, in
+# one job per transfer (each defense purifies the clips from scratch).
+rule predict_transfer:
+    input:
+        unpack(transfer_inputs),
+    output:
+        transfer_predictions_file("{dataset}", "{model}", "{source}", "{setting}"),
+    log:
+        "logs/predict_transfer/{dataset}/{model}/{setting}/from_{source}.log",
+    benchmark:
+        "results/benchmarks/predict_transfer/{dataset}/{model}/{setting}/from_{source}.tsv"
+    wildcard_constraints:
+        source="[A-Za-z0-9]+",
+        setting=SLUG_WILDCARD,
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        config=stage_config("predict_transfer"),
+        defenses=transfer_defenses,
+    script:
+        "../scripts/predict_transfer.py"
+
+
 rule gradient_checks:
     input:
         unpack(gradient_checks_inputs),

@@ -8,9 +8,9 @@ rule train_classifier:
         train=frames_file("{dataset}", "train"),
         val=frames_file("{dataset}", "val"),
         test=lambda wildcards: eval_frames(wildcards),
-        model_config=lambda wildcards: DATASETS[wildcards.dataset]["classifiers"][
-            wildcards.model
-        ]["config"],
+        model_config=lambda wildcards: recognizer_spec(
+            config, wildcards.dataset, wildcards.model
+        )[1]["config"],
     output:
         checkpoint=trained_checkpoint("{dataset}", "{model}"),
         metrics="results/models/{dataset}-{model}/metrics.json",

@@ -146,8 +146,29 @@ rule table2:
         "../scripts/table2.py"
 
 
-# Tables XI (l-inf radii) and XII (l2): the paper's rows under gray-box PGD and PGD+BPDA at each
-# setting, and the undefended recognizer (w/o Defense).
+# Table III: black-box TT+MI transferred between recognizers, through every column's defense.
+rule table3:
+    input:
+        table3_inputs,
+    output:
+        csv=report(
+            "results/table3.csv", caption="../report/table3.rst", category="Tables"
+        ),
+        markdown="results/table3.md",
+        settings="results/table3_settings.json",
+    log:
+        "logs/table3.log",
+    benchmark:
+        "results/benchmarks/table3.tsv"
+    threads: 1
+    params:
+        config=stage_config("table3"),
+    script:
+        "../scripts/table3.py"
+
+
+# Tables VI (the flow model attacked too), XI (l-inf radii) and XII (l2): the paper's rows under
+# gray-box PGD and PGD+BPDA at each setting, and the undefended recognizer (w/o Defense).
 rule budget_table:
     input:
         lambda wildcards: [cell[2] for cell in budget_cells(wildcards.table)],

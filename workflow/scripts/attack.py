@@ -32,7 +32,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     setting = AttackSetting.from_slug(wildcards.setting) if "setting" in wildcards.keys() else None
     attacked_flow = snakemake.params.attacked_flow if "attacked_flow" in snakemake.params.keys() else None  # noqa: F821
     if setting is not None:
-        data = data.take(data.sample(setting.clips, ctx.config["seed"]))
+        data = data.subset(setting.clips, ctx.config["seed"])
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}

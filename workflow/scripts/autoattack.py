@@ -19,7 +19,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
     purifier = load_defense(config, snakemake.params.defense, ctx.device, diffusion_model)  # noqa: F821
     target = DefendedClassifier(classifier, purifier, gradient=config["autoattack"]["gradient"])
-    part = data.take(data.sample(config["autoattack"]["clips"], config["seed"]))
+    part = data.subset(config["autoattack"]["clips"], config["seed"])
     settings = apgd_settings(config["autoattack"], config["attack"], purifier.stochastic, config["seed"])
     draws = config["evaluation"]["draws"] if purifier.stochastic else 1
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}

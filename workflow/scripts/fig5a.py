@@ -23,7 +23,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
     setup = fig5a_setup(config, snakemake.params.defense_name)  # noqa: F821
     data = load_eval_clips(config, setup.dataset, inputs.frames, inputs.evalset)
-    data = data.take(data.sample(setup.clips, config["seed"]))  # as rule attack_setting sampled them
+    data = data.subset(setup.clips, config["seed"])  # as rule attack_setting sampled them
     classifier = load_classifier(config, setup.dataset, setup.model, inputs.checkpoint, data.class_names, ctx.device)
     purifier = load_defense(config, snakemake.params.defense, ctx.device, inputs.diffusion_model)  # noqa: F821
     defended = DefendedClassifier(classifier, purifier, gradient="none")

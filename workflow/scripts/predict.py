@@ -27,7 +27,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     name, model, defense = wildcards.dataset, wildcards.model, wildcards.defense
     data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
     if "setting" in wildcards.keys():
-        data = data.take(data.sample(AttackSetting.from_slug(wildcards.setting).clips, ctx.config["seed"]))
+        data = data.subset(AttackSetting.from_slug(wildcards.setting).clips, ctx.config["seed"])
     classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
     diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
     spec = snakemake.params.defense  # noqa: F821

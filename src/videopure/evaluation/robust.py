@@ -35,7 +35,7 @@ from videopure.attacks.base import default_step_size
 from videopure.cache import StaleCacheError, read_attrs, read_h5, rebuild_advice
 from videopure.data.frames import load_frames
 from videopure.evaluation.clean import cap_evaluation_set, uint8_clips_to_tensor
-from videopure.params import frames_params
+from videopure.params import frames_params, recognizer_spec
 from videopure.defenses.base import Purifier, seeded
 from videopure.defenses.defended import DefendedClassifier, majority_vote
 from videopure.defenses.registry import resolve_defense
@@ -44,7 +44,12 @@ from videopure.evaluation.settings import AttackSetting
 
 @dataclass(frozen=True)
 class AttackColumn:
-    """One attack column of Table I."""
+    """One attack column of Table I (or Table III's black-box TT+MI).
+
+    Attributes:
+        blackbox: the TT authors' black-box setting: momentum 1 (MI), start at the clean clip, step
+            radius / steps (crafted on another recognizer than the one evaluated: Table III).
+    """
 
     name: str
     slug: str
@@ -52,6 +57,7 @@ class AttackColumn:
     adaptive: bool
     eot: bool = False
     gradient: str = "auto"  # DefendedClassifier's gradient mode of an adaptive column
+    blackbox: bool = False
 
 
 GRAYBOX_COLUMNS = (AttackColumn("PGD", "pgd", "PGD", False), AttackColumn("TT", "tt", "TT", False))
@@ -61,7 +67,10 @@ ADAPTIVE_COLUMNS = (
     AttackColumn("EOT+BPDA", "eot_bpda", "PGD", True, eot=True),
 )
 FULL_GRADIENT_COLUMNS = (AttackColumn("PGD+DiffAttack", "pgd_diffattack", "PGD", True, gradient="exact"),)
-COLUMNS_BY_SLUG = {column.slug: column for column in GRAYBOX_COLUMNS + ADAPTIVE_COLUMNS + FULL_GRADIENT_COLUMNS}
+BLACKBOX_COLUMN = AttackColumn("TT+MI", "tt_mi", "TT", False, blackbox=True)
+COLUMNS_BY_SLUG = {
+    column.slug: column for column in (*GRAYBOX_COLUMNS, *ADAPTIVE_COLUMNS, *FULL_GRADIENT_COLUMNS, BLACKBOX_COLUMN)
+}
 
 
 def adaptive_columns(spec: dict[str, Any]) -> tuple[AttackColumn, ...]:
@@ -117,7 +126,8 @@ def attack_settings(
     (None: Table I's) on clips of ``clip_shape`` (T, C, H, W; an l2 radius is scaled to it). The
     l-inf step is ``attack.step_size`` at every radius, as the paper states one step for its ε sweep;
     the l2 step is :func:`~videopure.attacks.base.default_step_size`. A setting with a flow term
-    (Table VI) attacks the flow model ``flow`` too."""
+    (Table VI) attacks the flow model ``flow`` too; the black-box column (Table III) takes the TT
+    authors' step, start and momentum."""
     if attack_config["norm"] != "linf":
         raise ValueError("Table I uses l-inf attacks (paper IV-B); set attack.norm: linf")
     setting = setting or AttackSetting.table1(attack_config)
@@ -135,6 +145,8 @@ def attack_settings(
         "eot_samples": eot_samples,
         "seed": seed,
     }
+    if column.blackbox:
+        settings.update(alpha=eps / setting.steps, random_start=None, momentum=1.0)
     if setting.flow_weight:
         if flow is None:
             raise ValueError(f"attack setting {setting.slug} has a flow term: name the flow model it attacks")
@@ -312,6 +324,10 @@ class EvalClips:
         labels = self.labels.numpy()
         return cap_evaluation_set(np.arange(len(labels)), labels, clips, seed)
 
+    def subset(self, clips: int | None, seed: int) -> EvalClips:
+        """``clips`` of these clips, class-balanced and seeded (:meth:`sample`); all for None."""
+        return self.take(self.sample(clips, seed))
+
     def take(self, positions: np.ndarray) -> EvalClips:
         """The clips at ``positions`` (e.g. :meth:`sample`'s)."""
         return replace(
@@ -426,12 +442,7 @@ def load_classifier(
 
     if class_names is None or isinstance(class_names, str):
         raise TypeError(f"load_classifier needs the dataset's class names (a sequence), got {class_names!r}")
-    classifier = load_recognizer(
-        config["datasets"][dataset]["classifiers"][model]["config"],
-        checkpoint,
-        class_names,
-        device,
-        config_key=f"datasets.{dataset}.classifiers.{model}.checkpoint",
-    )
+    key, spec = recognizer_spec(config, dataset, model)
+    classifier = load_recognizer(spec["config"], checkpoint, class_names, device, config_key=f"{key}.checkpoint")
     classifier.requires_grad_(False)
     return classifier

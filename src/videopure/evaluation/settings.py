@@ -1,5 +1,5 @@
-"""Attack settings beyond Table I's: the norm and radius (paper Tables XI and XII), the number of
-steps and a subset of clips (Figs. 4 and 5 (a)), a flow-deviation term (Table VI).
+"""Attack settings beyond Table I's: the norm and radius (paper Tables III, XI and XII), the number
+of steps and a subset of clips (Figs. 4 and 5 (a)), a flow-deviation term (Table VI).
 
 Table I's attacks run at the config's ``attack`` section (l-inf, eps 4/255, 10 steps, every clip of
 the evaluation set). A table or figure that varies one of these names an :class:`AttackSetting`;
@@ -91,6 +91,11 @@ class AttackSetting:
     def linf_255(cls, eps_255: float, attack: Mapping[str, Any], clips: int | None = None) -> AttackSetting:
         """Table XI's settings: Table I's with the l-inf radius ``eps_255`` / 255."""
         return cls("linf", eps_255 / 255, attack["steps"], clips)
+
+    @classmethod
+    def blackbox(cls, attack: Mapping[str, Any], steps: int, clips: int | None = None) -> AttackSetting:
+        """Table III's setting: l-inf at radius ``attack.blackbox_eps`` (the paper's 16/255)."""
+        return cls("linf", attack["blackbox_eps"], steps, clips)
 
     @classmethod
     def from_slug(cls, slug: str) -> AttackSetting:

@@ -122,17 +122,13 @@ def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
                     f"config key '{section}.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})"
                 )
             defenses = tuple(keys["defenses"])
-        if table != "table6":
-            tables[table] = BudgetTable(table, dataset, model, defenses, settings)
-            continue
-        flow = attacked_flow(config, dataset, defenses)
-        if flow is None:
-            tables[table] = BudgetTable(table, dataset, model, defenses, settings)
-            continue
-        renamed = [(variant_name(name, config["defenses"][name], flow), name) for name in defenses]
-        rows = tuple(variant or name for variant, name in renamed)
-        variants = {variant: name for variant, name in renamed if variant is not None}
-        tables[table] = BudgetTable(table, dataset, model, rows, settings, flow, variants)
+        flow = attacked_flow(config, dataset, defenses) if table == "table6" else None
+        variants = {}
+        if flow is not None:
+            rows = {name: variant_name(name, config["defenses"][name], flow) or name for name in defenses}
+            variants = {row: name for name, row in rows.items() if row != name}
+            defenses = tuple(rows.values())
+        tables[table] = BudgetTable(table, dataset, model, defenses, settings, flow, variants)
     return tables
 
 
@@ -175,7 +171,8 @@ def attacked_flow(config: Mapping[str, Any], dataset: str, defenses: Sequence[st
 
 def variant_name(name: str, spec: Mapping[str, Any], flow: Mapping[str, Any]) -> str | None:
     """The name of Table VI's row for Table I's row ``name``: None where it is that row itself (not a
-    VideoPure, or one whose temporal loss already uses ``flow``), else ``<name>_<flow>``."""
+    VideoPure, or one whose temporal loss already uses ``flow``), else ``<name>_raft_<size>`` (``flow``
+    is a RAFT: the only differentiable flow model)."""
     if spec["type"] != "videopure" or flow_spec(spec) in (None, dict(flow)):
         return None
     return f"{name}_raft_{flow.get('size', 'large')}"

@@ -115,10 +115,11 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):
             raise ConfigError(f"config key 'datasets.{name}.classifiers': name at least one recognizer")
-        for model in set(dataset.get("surrogates", {})) & set(dataset["classifiers"]):
+        clashes = sorted(set(dataset.get("surrogates", {})) & set(dataset["classifiers"]))
+        if clashes:
             raise ConfigError(
-                f"config key 'datasets.{name}.surrogates.{model}': {model!r} is also a classifier; a surrogate only "
-                "crafts black-box attacks, give it another name"
+                f"config key 'datasets.{name}.surrogates.{clashes[0]}': {clashes[0]!r} is also a classifier; a "
+                "surrogate only crafts black-box attacks, give it another name"
             )
         if dataset["source"] == "presampled":
             _check_presampled(name, dataset)

@@ -157,6 +157,18 @@ def recognizer_spec(config: Mapping[str, Any], dataset: str, model: str) -> tupl
     raise ValueError(f"{model!r} is neither a classifier nor a surrogate of dataset {dataset!r}")
 
 
+def resolve_rows(config: Mapping[str, Any], section: str, paper: Iterable[str]) -> tuple[str, ...]:
+    """The Table I rows a config section's ``defenses`` key names; null takes the ``paper``'s rows that
+    the config's ``defenses`` has. An unknown name raises ValueError naming the key."""
+    names = config[section]["defenses"]
+    if names is None:
+        return tuple(name for name in paper if name in config["defenses"])
+    unknown = [name for name in names if name not in config["defenses"]]
+    if unknown:
+        raise ValueError(f"config key '{section}.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})")
+    return tuple(names)
+
+
 def resolve_recognizer(config: Mapping[str, Any], section: str) -> tuple[str, str]:
     """The (dataset, recognizer) a config section's ``dataset`` and ``model`` keys name; null takes
     the first dataset and NL where the dataset has one (the paper's ablations, AutoAttack and figures

@@ -30,7 +30,7 @@ from videopure.cache import StaleCacheError, read_h5, write_h5
 from videopure.defenses.defended import DefendedClassifier
 from videopure.defenses.registry import resolve_defense
 from videopure.evaluation.robust import predict_defended
-from videopure.params import resolve_recognizer
+from videopure.params import resolve_recognizer, resolve_rows
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +73,7 @@ def autoattack_setup(config: Mapping[str, Any]) -> AutoAttackSetup:
     config has), each differentiable for ``gradient: exact``; its dataset and recognizer as
     :func:`~videopure.params.resolve_recognizer` says."""
     section = config["autoattack"]
-    if section["defenses"] is None:
-        defenses = [name for name in PAPER_DEFENSES if name in config["defenses"]]
-    else:
-        defenses = section["defenses"]
-        unknown = [name for name in defenses if name not in config["defenses"]]
-        if unknown:
-            raise ValueError(
-                f"config key 'autoattack.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})"
-            )
+    defenses = resolve_rows(config, "autoattack", PAPER_DEFENSES)
     gradient = section["gradient"]
     if gradient == "exact":
         without = [name for name in defenses if not resolve_defense(config["defenses"][name]["type"]).exact_gradient]
@@ -92,7 +84,7 @@ def autoattack_setup(config: Mapping[str, Any]) -> AutoAttackSetup:
             )
     dataset, model = resolve_recognizer(config, "autoattack")
     return AutoAttackSetup(
-        dataset, model, tuple(defenses), section["clips"], section["steps"], section["eot_samples"], gradient
+        dataset, model, defenses, section["clips"], section["steps"], section["eot_samples"], gradient
     )
 
 

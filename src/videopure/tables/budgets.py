@@ -33,7 +33,7 @@ from videopure.evaluation.settings import AttackSetting
 from videopure.evaluation.trajectories import flow_spec
 from videopure.flow import flow_model_class
 from videopure.flow.train import RAFTTraining
-from videopure.params import resolve_recognizer
+from videopure.params import resolve_recognizer, resolve_rows
 from videopure.paths import trained_flow_weights
 from videopure.tables.table1 import NOT_RUN
 
@@ -113,15 +113,7 @@ def budget_tables(config: Mapping[str, Any]) -> dict[str, BudgetTable]:
         except ValueError as error:
             key = {"table6": "flow_attack.weight", "table11": "eps_sweep.eps"}.get(table, "attack.eps_l2")
             raise ValueError(f"config key '{key}': {error}") from None
-        if keys["defenses"] is None:
-            defenses = tuple(name for name in PAPER_DEFENSES[table] if name in config["defenses"])
-        else:
-            unknown = [name for name in keys["defenses"] if name not in config["defenses"]]
-            if unknown:
-                raise ValueError(
-                    f"config key '{section}.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})"
-                )
-            defenses = tuple(keys["defenses"])
+        defenses = resolve_rows(config, section, PAPER_DEFENSES[table])
         flow = attacked_flow(config, dataset, defenses) if table == "table6" else None
         variants = {}
         if flow is not None:

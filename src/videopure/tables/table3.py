@@ -3,8 +3,8 @@ recognizer and evaluated through each defense on another.
 
 The paper crafts TT+MI (ε = 16/255, 10 steps) on NL to attack SlowFast and on SlowFast to attack
 NL, on UCF-101 and Kinetics-400, and reports each defense's accuracy averaged over the four, for
-None, JPEG, Temporal Shuffle, DiffPure_DDPM, DDIM Inversion and Ours. Ours has a row per transfer
-(dataset, source, target) and their Average, the paper's one row. No gradient of the target or of
+None, JPEG, Temporal Shuffle, DiffPure_DDPM, DDIM Inversion and Ours. This table has a row per
+transfer (dataset, source, target) and their Average, the paper's one row. No gradient of the target or of
 the defense is used, so every cell is measured on any machine. A dataset with one recognizer may
 name *surrogates* (config ``datasets.<name>.surrogates``): recognizers that only craft the attack.
 """
@@ -20,6 +20,7 @@ import pandas as pd
 
 from videopure.evaluation.robust import vote_accuracy
 from videopure.evaluation.settings import AttackSetting
+from videopure.params import resolve_rows
 
 #: The paper's columns after the undefended None.
 PAPER_DEFENSES = ("JPEG", "TemporalShuffle", "DiffPure_DDPM", "DDIM_Inversion", "Ours")
@@ -61,13 +62,7 @@ def blackbox_table(config: Mapping[str, Any]) -> BlackboxTable:
         setting = AttackSetting.blackbox(config["attack"], keys["steps"], keys["clips"])
     except ValueError as error:
         raise ValueError(f"config key 'attack.blackbox_eps': {error}") from None
-    if keys["defenses"] is None:
-        defenses = tuple(name for name in PAPER_DEFENSES if name in config["defenses"])
-    else:
-        unknown = [name for name in keys["defenses"] if name not in config["defenses"]]
-        if unknown:
-            raise ValueError(f"config key 'blackbox.defenses': {unknown} are not in 'defenses' ({sorted(config['defenses'])})")
-        defenses = tuple(keys["defenses"])
+    defenses = resolve_rows(config, "blackbox", PAPER_DEFENSES)
     datasets = config["datasets"]
     if keys["pairs"] is None:
         transfers = tuple(

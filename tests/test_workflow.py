@@ -333,8 +333,9 @@ def test_fig5a_is_table1s_ours_at_table1s_steps_and_its_own_attacks_elsewhere(sm
 
 
 def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gathers_them(smoke_ablations, tmp_path):
-    """`snakemake artifact` in one call (here Fig. 3 is all the shared build lacks), then
-    `snakemake artifact --report`: a zip with every table and figure, each under its category."""
+    """`snakemake artifact` in one call (here Fig. 3 and the claims report with its unbounded attacks are
+    all the shared build lacks), then `snakemake artifact --report`: a zip with every table and
+    figure, each under its category."""
     import zipfile
 
     workdir = tmp_path / "copy"
@@ -343,6 +344,7 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     targets = [f"results/table{n}.csv" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)]
     targets += [f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")] + ["results/config.yaml"]
+    targets += ["results/claims.csv", "results/sanity.csv"]
     assert all((workdir / target).stat().st_size > 0 for target in targets)
     report = workdir / "results" / "report.zip"
     result = run_snakemake(workdir, "artifact", *FILL, "--report", str(report))
@@ -355,6 +357,39 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     software = json.loads((workdir / "results" / "software.json").read_text())
     pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line)
     assert {name: software[name] for name in pins} == pins  # CI installs the pins: what ran is recorded
+    check_claims(workdir)
+
+
+def check_claims(workdir: Path) -> None:
+    """The claims report on the filled smoke build: every claim and check, S2's unbounded attacks
+    measured; then Table I's undefended PGD cell edited to 100 %, and C1's verdict follows it."""
+    from videopure.tables.claims import CHECK_COLUMNS, CLAIMS
+    from videopure.tables.sanity import SANITY_COLUMNS
+
+    results = workdir / "results"
+    claims = pd.read_csv(results / "claims.csv", dtype=str, keep_default_na=False)
+    assert tuple(claims.columns) == CHECK_COLUMNS and list(dict.fromkeys(claims["Claim"])) == [c.id for c in CLAIMS]
+    assert set(claims["Verdict"]) <= {"holds", "fails", "inconclusive", "not measured here"}
+    sanity = pd.read_csv(results / "sanity.csv", dtype=str, keep_default_na=False)
+    assert tuple(sanity.columns) == SANITY_COLUMNS and set(sanity["Check"]) == {"S1", "S2", "S3", "S4"}
+    unbounded = sanity[sanity["Check"] == "S2"].set_index("Defense")
+    assert list(unbounded.index) == ["None", "JPEG"] and (unbounded["Result"] != "not measured here").all()
+    assert unbounded["Attack"].str.endswith("at 64/255").all() and "PGD+BPDA, gradient: bpda" in unbounded.loc["JPEG", "Attack"]
+    record = read_h5(results / "attacks" / "smoke" / "NL" / "linf~64_steps~2_clips~all_step~80" / "JPEG" / "pgd_bpda.h5")
+    assert record.params["attack"]["eps"] == pytest.approx(64 / 255) and record.params["attack"]["alpha"] == pytest.approx(80 / 255)
+    assert "Verdicts read 95 % confidence intervals" in (results / "claims.md").read_text()
+
+    def c1_pgd() -> pd.Series:
+        table = pd.read_csv(results / "claims.csv", dtype=str, keep_default_na=False)
+        return table[(table["Claim"] == "C1") & (table["Check"] == "None under PGD")].iloc[0]
+
+    assert c1_pgd()["Ours"] == "0.0 % of 4 clips" and c1_pgd()["Verdict"] == "inconclusive"  # 4 clips: [0, 49 %]
+    table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False)
+    table1.loc[table1["Defense"] == "None", "PGD"] = "100.0"
+    table1.to_csv(results / "table1.csv", index=False)
+    result = run_snakemake(workdir, "results/claims.csv", *FILL)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert c1_pgd()["Ours"] == "100.0 % of 4 clips" and c1_pgd()["Verdict"] == "fails"  # [51 %, 100 %] > 15 %
 
 
 def test_the_notebook_executes_on_the_smoke_build_and_draws_one_plot_per_question(smoke_ablations, monkeypatch):

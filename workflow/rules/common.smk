@@ -66,6 +66,7 @@ from videopure.paths import (
 )
 from videopure.tables.budgets import BUDGET_COLUMNS, NO_FLOW_TO_ATTACK, budget_tables
 from videopure.tables.table3 import NO_TRANSFER, blackbox_table
+from videopure.tables.sanity import unbounded_setup
 from videopure.tables.ablations import (
     ABLATION_TABLES,
     FIGURES,
@@ -107,6 +108,7 @@ FIG4 = fig4_setup(config)
 FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
 BUDGET_TABLES = budget_tables(config)
 BLACKBOX = blackbox_table(config)
+UNBOUNDED = unbounded_setup(config)
 TABLE1_SETTING = AttackSetting.table1(config["attack"])
 # The attack columns rule attack_setting runs.
 SETTING_COLUMNS = sorted(
@@ -156,6 +158,7 @@ GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 ARTIFACT = [
     *(f"results/table{n}.csv" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)),
     *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
+    "results/claims.csv",
     "results/config.yaml",
 ]
 ADAPTIVE_SLUGS = [column.slug for column in ADAPTIVE_COLUMNS]
@@ -736,3 +739,45 @@ def table3_inputs(wildcards):
         )
         for transfer in BLACKBOX.transfers
     ]
+
+
+def sanity_cells():
+    """The claims report's check S2: [defense, setting slug, its predictions file] for the bare
+    recognizer ("None", gray-box PGD) and each of config 'sanity.defenses' at the unbounded radius;
+    the file is "" where PGD+BPDA through the defense is neither scheduled nor made (a diffusion
+    defense on a CPU: the report says so), as no other number of that file is read."""
+    setup = UNBOUNDED
+    cells = []
+    for defense in ("None", *setup.defenses):
+        path = predictions_at(setup.dataset, setup.model, defense, setup.setting)
+        if defense != "None":
+            bpda = attack_at(
+                setup.dataset, setup.model, defense, "pgd_bpda", setup.setting
+            )
+            if not scheduled(bpda, defense in DIFFUSION_DEFENSES):
+                path = ""
+        cells.append([defense, setup.setting.slug, path])
+    return cells
+
+
+def claims_inputs(wildcards):
+    """Rule claims: every table and figure CSV a claim reads that this config builds (by name, as
+    videopure.tables.claims.SOURCES), Table I's cell settings, and S2's predictions."""
+    inputs = {
+        "table1": "results/table1.csv",
+        "table1_settings": "results/table1_settings.json",
+    }
+    if ABLATIONS:
+        inputs.update(
+            {
+                name: f"results/{name}.csv"
+                for name in ("table4", "table7", "table8", "table10")
+            }
+        )
+        inputs.update(
+            {name: f"results/{name}.csv" for name in ("fig5a", "fig5b", "fig6")}
+        )
+    if BUDGET_TABLES["table11"].defenses:
+        inputs["table11"] = "results/table11.csv"
+    inputs["unbounded"] = [path for _, _, path in sanity_cells() if path]
+    return inputs

@@ -314,3 +314,29 @@ rule provenance:
         config=stage_config("provenance"),
     script:
         "../scripts/provenance.py"
+
+
+# Which of the paper's claims hold here (C1-C12), and the gradient-masking sanity checks S1-S4,
+# computed from the tables and figures above and S2's unbounded attacks (config 'sanity').
+rule claims:
+    input:
+        unpack(claims_inputs),
+    output:
+        csv=report(
+            "results/claims.csv", caption="../report/claims.rst", category="Claims"
+        ),
+        markdown="results/claims.md",
+        sanity=report(
+            "results/sanity.csv", caption="../report/claims.rst", category="Claims"
+        ),
+    log:
+        "logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
+    threads: 1
+    params:
+        config=stage_config("claims"),
+        unbounded=lambda wildcards: sanity_cells(),
+        diffusion_adaptive=diffusion_adaptive_params("results/claims.csv"),
+    script:
+        "../scripts/claims.py"

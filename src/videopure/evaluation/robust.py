@@ -124,7 +124,8 @@ def attack_settings(
 ) -> dict:
     """Constructor arguments of the column's attack from the config's ``attack`` section, at ``setting``
     (None: Table I's) on clips of ``clip_shape`` (T, C, H, W; an l2 radius is scaled to it). The
-    l-inf step is ``attack.step_size`` at every radius, as the paper states one step for its ε sweep;
+    l-inf step is ``attack.step_size`` at every radius, as the paper states one step for its ε sweep
+    (a setting may name its own: :attr:`~videopure.evaluation.settings.AttackSetting.step`);
     the l2 step is :func:`~videopure.attacks.base.default_step_size`. A setting with a flow term
     (Table VI) attacks the flow model ``flow`` too; the black-box column (Table III) takes the TT
     authors' step, start and momentum."""
@@ -138,7 +139,7 @@ def attack_settings(
     settings = {
         "eps": eps,
         "steps": setting.steps,
-        "alpha": attack_config["step_size"] if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
+        "alpha": (setting.step or attack_config["step_size"]) if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
         "norm": setting.norm,
         "random_start": attack_config["random_start"],
         "best_iterate": attack_config["best_iterate"],

@@ -1,5 +1,6 @@
 """Attack settings beyond Table I's: the norm and radius (paper Tables III, XI and XII), the number
-of steps and a subset of clips (Figs. 4 and 5 (a)), a flow-deviation term (Table VI).
+of steps and a subset of clips (Figs. 4 and 5 (a)), a flow-deviation term (Table VI), an l-inf step
+of its own (the unbounded sanity check of the claims report).
 
 Table I's attacks run at the config's ``attack`` section (l-inf, eps 4/255, 10 steps, every clip of
 the evaluation set). A table or figure that varies one of these names an :class:`AttackSetting`;
@@ -22,7 +23,7 @@ from videopure.attacks.base import NORMS, scale_l2_eps
 EPS_PATTERN = r"\d+(?:\.\d+)?"
 SLUG_PATTERN = re.compile(
     rf"(?P<norm>linf|l2)~(?P<eps>{EPS_PATTERN})_steps~(?P<steps>\d+)_clips~(?P<clips>\d+|all)"
-    rf"(?:_flow~(?P<flow>{EPS_PATTERN}))?"
+    rf"(?:_step~(?P<step>{EPS_PATTERN}))?(?:_flow~(?P<flow>{EPS_PATTERN}))?"
 )
 #: The same pattern without group names, for a Snakemake wildcard constraint.
 SLUG_WILDCARD = re.sub(r"\?P<\w+>", "?:", SLUG_PATTERN.pattern)
@@ -53,6 +54,8 @@ class AttackSetting:
         clips: a class-balanced seeded subset of the evaluation set; None: every clip.
         flow_weight: the weight λ_flow of the flow-deviation term the loss gains (Table VI,
             :class:`~videopure.attacks.flow.FlowDeviation`); 0: the recognizer's loss alone.
+        step: the l-inf step, per pixel value; None: the config's ``attack.step_size``, as at every
+            radius of the paper's (its ε sweep states one step).
     """
 
     norm: str
@@ -60,6 +63,7 @@ class AttackSetting:
     steps: int
     clips: int | None = None
     flow_weight: float = 0.0
+    step: float | None = None
 
     def __post_init__(self) -> None:
         if self.norm not in NORMS:
@@ -76,6 +80,10 @@ class AttackSetting:
         _check_nameable("eps", shown, "/255" if self.norm == "linf" else "")
         if self.flow_weight:
             _check_nameable("flow_weight", self.flow_weight, "")
+        if self.step is not None:
+            if self.norm != "linf" or not (isinstance(self.step, (int, float)) and self.step > 0):
+                raise ValueError(f"step must be a number > 0 of an l-inf setting, got {self.step!r} ({self.norm})")
+            _check_nameable("step", self.step * 255, "/255")
 
     @classmethod
     def table1(cls, attack: Mapping[str, Any]) -> AttackSetting:
@@ -93,6 +101,14 @@ class AttackSetting:
         return cls("linf", eps_255 / 255, attack["steps"], clips)
 
     @classmethod
+    def unbounded(cls, eps_255: float, attack: Mapping[str, Any], clips: int | None = None) -> AttackSetting:
+        """The sanity check S2's setting (config ``sanity``): Table I's steps at the l-inf radius
+        ``eps_255`` / 255, with a step of 2.5 eps / steps (Madry et al.'s rule, rounded to 1e-4 / 255)
+        so the steps can cross the ball, which the config's step, sized for 4/255, cannot."""
+        steps = attack["steps"]
+        return cls("linf", eps_255 / 255, steps, clips, step=round(2.5 * eps_255 / steps, 4) / 255)
+
+    @classmethod
     def blackbox(cls, attack: Mapping[str, Any], steps: int, clips: int | None = None) -> AttackSetting:
         """Table III's setting: l-inf at radius ``attack.blackbox_eps`` (the paper's 16/255)."""
         return cls("linf", attack["blackbox_eps"], steps, clips)
@@ -106,16 +122,20 @@ class AttackSetting:
         eps = float(match["eps"])
         clips = None if match["clips"] == "all" else int(match["clips"])
         flow_weight = float(match["flow"]) if match["flow"] else 0.0
-        return cls(match["norm"], eps / 255 if match["norm"] == "linf" else eps, int(match["steps"]), clips, flow_weight)
+        step = float(match["step"]) / 255 if match["step"] else None
+        norm_eps = eps / 255 if match["norm"] == "linf" else eps
+        return cls(match["norm"], norm_eps, int(match["steps"]), clips, flow_weight, step)
 
     @property
     def slug(self) -> str:
         """The folder of the setting's attack and prediction files: ``<norm>~<eps>_steps~<n>_clips~<n|all>``,
-        the l-inf radius in 255ths, and ``_flow~<λ_flow>`` where the loss has a flow term."""
+        the l-inf radius in 255ths, ``_step~<step>`` (255ths) where the step is the setting's own, and
+        ``_flow~<λ_flow>`` where the loss has a flow term."""
         eps = _eps_text(self.eps * 255 if self.norm == "linf" else self.eps)
         clips = "all" if self.clips is None else self.clips
+        step = f"_step~{_eps_text(self.step * 255)}" if self.step is not None else ""
         flow = f"_flow~{_eps_text(self.flow_weight)}" if self.flow_weight else ""
-        return f"{self.norm}~{eps}_steps~{self.steps}_clips~{clips}{flow}"
+        return f"{self.norm}~{eps}_steps~{self.steps}_clips~{clips}{step}{flow}"
 
     @property
     def label(self) -> str:

@@ -54,6 +54,7 @@ def main(ids: list[str]) -> int:
         with tempfile.TemporaryDirectory() as scratch:
             src = Path(scratch) / "src"
             shutil.copytree(REPO / "src", src)
+            (src.parent / "workflow").symlink_to(REPO / "workflow")  # the config schema, read beside src/
             plant(src, entry)
             env = {**os.environ, "PYTHONPATH": str(src)}
             command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", entry["test"]]

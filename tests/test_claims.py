@@ -12,8 +12,10 @@ from videopure.tables.claims import (
     CLAIMS,
     ClaimsInputs,
     NotRun,
+    CHECK_COLUMNS,
     claims_markdown,
     claims_summary,
+    claims_table,
     evaluate_claims,
     sanity_checks,
 )
@@ -137,6 +139,8 @@ def test_adaptive_claims_are_checked_under_bpda_and_the_exact_gradient_and_unmea
     assert all(NOT_RUN.fill_command in check.why for check in adaptive)
     gray = next(check for check in cpu if check.check == "gray-box Average above DiffPure_DDPM")
     assert gray.verdict is not Verdict.NOT_MEASURED and gray.attack == "mean over PGD TT"
+    table = claims_table(cpu)
+    assert tuple(table.columns) == CHECK_COLUMNS and (table[table["Claim"] == "C5"]["Claim verdict"] == "not measured here").all()
     summary = claims_summary(cpu).set_index("Claim")
     assert summary.loc["C5", "Verdict"] == "not measured here" and list(summary.index) == [c.id for c in CLAIMS]
     assert summary.loc["C12", "Verdict"] == "not measured here"

@@ -69,7 +69,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "predict_transfer": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "evaluation", "blackbox.clips"),
     "table3": ("datasets", "defenses", "blackbox", "attack.blackbox_eps"),
     "budget_table": ("datasets", "defenses", "ablations", "eps_sweep", "l2_attack", "flow_attack", "flow_training", "attack"),
-    "claims": ("datasets", "defenses", "ablations", "sanity", "attack"),
+    "claims": ("profile", "datasets", "defenses", "ablations", "sweeps", "sanity", "attack"),
     "fig2": ("datasets", "generator", "ablations", *DIFFUSION_CONFIG, "figures.fig2"),
     "fig4": ("datasets", "ablations", "figures.fig4", "attack.steps"),
     "fig5a": ("datasets", "generator", "ablations", "evaluation", *DIFFUSION_CONFIG, "figures.fig5a"),

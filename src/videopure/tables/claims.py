@@ -97,7 +97,10 @@ UNDEFENDED_MAX = 0.15
 WEAK_DEFENSE_MAX = 0.20
 SPEEDUP_MIN = 4.0
 
-CHECK_COLUMNS = ("Claim", "Check", "Scope", "Attack", "Ours", "95% interval", "Verdict", "Why")
+#: results/claims.csv: one row per check, with its claim's words, numbers in the paper and verdict.
+CHECK_COLUMNS = (
+    "Claim", "Statement", "Paper", "Claim verdict", "Check", "Scope", "Attack", "Ours", "95% interval", "Verdict", "Why",
+)
 SUMMARY_COLUMNS = ("Claim", "Statement", "Paper", "Verdict", "Checks")
 
 
@@ -115,8 +118,9 @@ class Check:
     why: str
 
     def record(self) -> dict[str, str]:
-        return dict(zip(CHECK_COLUMNS, (self.claim, self.check, self.scope, self.attack, self.ours, self.interval,
-                                        self.verdict.value, self.why)))
+        """The check's own columns of :data:`CHECK_COLUMNS`."""
+        values = (self.check, self.scope, self.attack, self.ours, self.interval, self.verdict.value, self.why)
+        return dict(zip(("Check", "Scope", "Attack", "Ours", "95% interval", "Verdict", "Why"), values))
 
 
 @dataclass(frozen=True)
@@ -487,18 +491,30 @@ def evaluate_claims(inputs: ClaimsInputs) -> list[Check]:
     return sorted(checks, key=lambda check: order[check.claim])
 
 
+def claim_verdicts(checks: Sequence[Check]) -> dict[str, Verdict]:
+    """Each claim's verdict from its checks' (:meth:`Verdict.combine`)."""
+    return {claim.id: Verdict.combine([check.verdict for check in checks if check.claim == claim.id]) for claim in CLAIMS}
+
+
 def claims_table(checks: Sequence[Check]) -> pd.DataFrame:
-    return pd.DataFrame.from_records([check.record() for check in checks], columns=list(CHECK_COLUMNS))
+    """results/claims.csv (:data:`CHECK_COLUMNS`)."""
+    verdicts = claim_verdicts(checks)
+    records = [
+        {"Claim": check.claim, "Statement": CLAIMS_BY_ID[check.claim].text, "Paper": CLAIMS_BY_ID[check.claim].paper,
+         "Claim verdict": verdicts[check.claim].value, **check.record()}
+        for check in checks
+    ]
+    return pd.DataFrame.from_records(records, columns=list(CHECK_COLUMNS))
 
 
 def claims_summary(checks: Sequence[Check]) -> pd.DataFrame:
     """One row per claim: its words, the paper's numbers, the combined verdict and its checks' count."""
-    records = []
+    records, verdicts = [], claim_verdicts(checks)
     for claim in CLAIMS:
         own = [check.verdict for check in checks if check.claim == claim.id]
         counts = ", ".join(f"{own.count(v)} {v.value}" for v in Verdict if own.count(v))
         records.append({"Claim": claim.id, "Statement": claim.text, "Paper": claim.paper,
-                        "Verdict": Verdict.combine(own).value, "Checks": counts})
+                        "Verdict": verdicts[claim.id].value, "Checks": counts})
     return pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
 
 
@@ -528,7 +544,7 @@ def claims_markdown(summary: pd.DataFrame, checks: Sequence[Check], sanity: Sequ
         lines += [f"All {len(sanity)} sanity checks passed or were not measured here.", ""]
     for claim in CLAIMS:
         own = [check for check in checks if check.claim == claim.id]
-        table = claims_table(own).drop(columns=["Claim"])
+        table = pd.DataFrame.from_records([check.record() for check in own])
         lines += [to_markdown(table, f"{claim.id}: {claim.text} (paper: {claim.paper})")]
     sanity_rows = pd.DataFrame.from_records([check.record() for check in sanity])
     lines += ["## Sanity checks (Carlini et al. 2019)", "",

@@ -111,6 +111,7 @@ def _diffusion(ours_bpda: object, ddpm_bpda: object, exact: object) -> dict[str,
                 "PGD+DiffAttack": diffattack}
 
     return {"DiffPure_DDPM": row(94.0, 88.0, ddpm_bpda, exact), "DiffPure_DDIM": row(96.0, 80.0, ddpm_bpda, exact),
+            "DDIM_Inversion": row(98.0, 36.0, ddpm_bpda, 0.0 if exact != "not run" else exact),
             "Ours": row(96.0, 94.0, ours_bpda, exact)}
 
 
@@ -132,10 +133,14 @@ def test_adaptive_claims_are_checked_under_bpda_and_the_exact_gradient_and_unmea
     measured = _verdicts(_table1({**_classical(), **_diffusion(90.0, 40.0, 10.0)}))
     assert measured[("C5", "above DiffPure_DDPM under PGD+BPDA")] is Verdict.HOLDS
     assert measured[("C5", "above DiffPure_DDPM under PGD+DiffAttack")] is Verdict.INCONCLUSIVE  # 10 vs 10
+    # C6 under the exact gradient: Ours (every module) against DDIM_Inversion (none) in Table I.
+    exact = _verdicts(_table1({**_classical(), **_diffusion(90.0, 40.0, 50.0)}))
+    assert exact[("C6", "above DDIM_Inversion under PGD+DiffAttack")] is Verdict.HOLDS  # 50 % against 0 %
     cpu = evaluate_claims(ClaimsInputs({"table1": _table1({**_classical(), **_diffusion("not run", "not run", "not run")})},
                                        {}, NOT_RUN, "Ours", ("mini", "NL")))
     adaptive = [check for check in cpu if check.claim == "C5" and "under" in check.check]
     assert [check.verdict for check in adaptive] == [Verdict.NOT_MEASURED] * 4
+    assert next(c for c in cpu if c.claim == "C6" and "DiffAttack" in c.check).verdict is Verdict.NOT_MEASURED
     assert all(NOT_RUN.fill_command in check.why for check in adaptive)
     gray = next(check for check in cpu if check.check == "gray-box Average above DiffPure_DDPM")
     assert gray.verdict is not Verdict.NOT_MEASURED and gray.attack == "mean over PGD TT"

@@ -136,10 +136,11 @@ def attack_settings(
     eot_samples = 1
     if column.eot and purifier is not None and purifier.stochastic:
         eot_samples = attack_config["eot_samples"]
+    alpha = setting.step or attack_config["step_size"]
     settings = {
         "eps": eps,
         "steps": setting.steps,
-        "alpha": (setting.step or attack_config["step_size"]) if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
+        "alpha": alpha if setting.norm == "linf" else default_step_size("l2", eps, setting.steps),
         "norm": setting.norm,
         "random_start": attack_config["random_start"],
         "best_iterate": attack_config["best_iterate"],

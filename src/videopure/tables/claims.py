@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
+from videopure.evaluation.robust import ADAPTIVE_COLUMNS, FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS
 from videopure.tables.evidence import (
     Accuracy,
     Verdict,
     difference_interval,
+    interval_text,
+    percent_text,
     verdict_above,
     verdict_at_least,
     verdict_at_most,
@@ -40,15 +42,16 @@ from videopure.tables.sanity import (
     exact_against_bpda,
     more_steps,
     robust_above_clean,
+    sanity_table,
     unbounded_attacks,
 )
-from videopure.tables.table1 import ATTACK_COLUMNS, NOT_APPLICABLE, NOT_RUN, to_markdown
+from videopure.tables.table1 import ATTACK_COLUMNS, NOT_APPLICABLE, NOT_RUN, cell_value, to_markdown
 
 #: Table I's gray-box columns, its adaptive columns through BPDA (the authors' gradient for diffusion
 #: defenses) and its exact-gradient column.
-GRAYBOX = ("PGD", "TT")
-BPDA_COLUMNS = ("PGD+BPDA", "TT+BPDA", "EOT+BPDA")
-EXACT_COLUMN = "PGD+DiffAttack"
+GRAYBOX = tuple(column.name for column in GRAYBOX_COLUMNS)
+BPDA_COLUMNS = tuple(column.name for column in ADAPTIVE_COLUMNS)
+(EXACT_COLUMN,) = (column.name for column in FULL_GRADIENT_COLUMNS)
 #: The attack behind each accuracy of the ablation tables and sweeps, whose variants no exact-gradient
 #: attack reaches (Table I's PGD+DiffAttack is the full method's).
 VARIANT_ATTACKS = {
@@ -158,21 +161,6 @@ class ClaimsInputs:
     unbounded_label: str = ""
 
 
-def _percent_text(value: float) -> str:
-    return f"{100 * value:.1f}"
-
-
-def _interval_text(interval: tuple[float, float]) -> str:
-    return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
-
-
-def _number(value: Any) -> float | None:
-    """A table cell as a float, None for "-" or "not run"."""
-    if isinstance(value, str) and value.strip() in (NOT_RUN, NOT_APPLICABLE, ""):
-        return None
-    return float(value)
-
-
 class Table1View:
     """Table I's cells by (dataset, model, defense, column), as :class:`Accuracy` on the row's clips."""
 
@@ -186,7 +174,7 @@ class Table1View:
 
     def cell(self, recognizer: tuple[str, str], defense: str, column: str) -> Accuracy | None:
         row = self.rows[(*recognizer, defense)]
-        value = _number(row[column])
+        value = cell_value(row[column])
         return None if value is None else Accuracy.percent(value, row["Clips"])
 
     def status(self, recognizer: tuple[str, str], defense: str, column: str) -> str:
@@ -197,7 +185,7 @@ class Table1View:
 
     def mean(self, recognizer: tuple[str, str], defense: str, columns: Sequence[str]) -> Accuracy:
         row = self.rows[(*recognizer, defense)]
-        values = [_number(row[column]) for column in columns]
+        values = [cell_value(row[column]) for column in columns]
         return Accuracy.percent(sum(values) / len(values), row["Clips"])
 
     def attack(self, recognizer: tuple[str, str], defense: str, column: str) -> str:
@@ -217,8 +205,8 @@ def _bound_check(claim: str, check: str, scope: str, attack: str, accuracy: Accu
     interval = accuracy.interval()
     verdict = verdict_at_most(interval, bound)
     why = f"holds when the Wilson interval is at or below {100 * bound:g} %, fails when it is above"
-    return Check(claim, check, scope, attack, f"{_percent_text(accuracy.value)} % of {accuracy.clips} clips",
-                 _interval_text(interval), verdict, why)
+    return Check(claim, check, scope, attack, f"{percent_text(accuracy.value)} % of {accuracy.clips} clips",
+                 interval_text(interval), verdict, why)
 
 
 def _difference_check(
@@ -228,10 +216,10 @@ def _difference_check(
     """``names[0]``'s accuracy ``a`` above (or, ``at_least``, not below) ``names[1]``'s ``b``."""
     interval = difference_interval(a, b)
     verdict = (verdict_at_least if at_least else verdict_above)(interval, 0.0)
-    ours = f"{names[0]} {_percent_text(a.value)} - {names[1]} {_percent_text(b.value)} = {100 * (a.value - b.value):+.1f} points"
+    ours = f"{names[0]} {percent_text(a.value)} - {names[1]} {percent_text(b.value)} = {100 * (a.value - b.value):+.1f} points"
     side = "at or above 0, fails when it is below" if at_least else "above 0, fails when it is at or below"
     why = f"holds when the difference's interval (Newcombe) is {side}"
-    return Check(claim, check, scope, attack, ours, _interval_text(interval), verdict, why)
+    return Check(claim, check, scope, attack, ours, interval_text(interval), verdict, why)
 
 
 def _cells_or_missing(
@@ -355,7 +343,7 @@ def _row_accuracy(table: pd.DataFrame, mask: pd.Series, metric: str, what: str) 
     if len(rows) != 1:
         raise ValueError(f"{what}: expected one row, found {len(rows)}")
     row = rows.iloc[0]
-    value = _number(row[metric])
+    value = cell_value(row[metric])
     if value is None:
         raise LookupError(str(row[metric]))
     return Accuracy.percent(value, row["Clips"])
@@ -420,8 +408,8 @@ def _voting_claims(table7: pd.DataFrame | None, not_run: NotRun, scope: str) -> 
     for metric in ("Standard Acc", "Robust Acc*", "Robust Acc"):
         attack = VARIANT_ATTACKS[metric]
         singles = table7[~voted]
-        values = singles[metric].map(_number)
-        if values.isna().any() or _number(table7[voted].iloc[0][metric]) is None:
+        values = singles[metric].map(cell_value)
+        if values.isna().any() or cell_value(table7[voted].iloc[0][metric]) is None:
             checks.append(_missing("C7", f"voting vs the best candidate, {metric}", scope, attack,
                                    not_run.why(metric)))
             continue
@@ -466,7 +454,7 @@ def _trend(claim: str, name: str, points: pd.DataFrame | None, source: str, para
         return _missing(claim, name, where, attack, f"{source} has one value of {parameter}: a trend needs two")
     low, high = points.loc[values.idxmin()], points.loc[values.idxmax()]
     first, second = (high, low) if rising else (low, high)
-    a, b = _number(first[metric]), _number(second[metric])
+    a, b = cell_value(first[metric]), cell_value(second[metric])
     if a is None or b is None:
         return _missing(claim, name, where, attack, not_run.why(metric))
     names = (f"{parameter} {first[parameter]}", f"{parameter} {second[parameter]}")
@@ -548,8 +536,6 @@ def sanity_checks(inputs: ClaimsInputs) -> list[SanityCheck]:
 
 def claims_markdown(summary: pd.DataFrame, checks: Sequence[Check], sanity: Sequence[SanityCheck], caption: str) -> str:
     """claims.md: the verdict per claim, the sanity checks' alarms first, then every check."""
-    from videopure.tables.sanity import sanity_table
-
     alarms = [check for check in sanity if check.result in (Alarm.FAIL, Alarm.SUSPECT)]
     lines = [f"# {caption}", "", EVIDENCE_RULE, ""]
     lines += [to_markdown(summary, "Claims: the verdict per claim (its checks below)")]
@@ -562,10 +548,9 @@ def claims_markdown(summary: pd.DataFrame, checks: Sequence[Check], sanity: Sequ
         own = [check for check in checks if check.claim == claim.id]
         table = pd.DataFrame.from_records([check.record() for check in own])
         lines += [to_markdown(table, f"{claim.id}: {claim.text} (paper: {claim.paper})")]
-    sanity_rows = pd.DataFrame.from_records([check.record() for check in sanity])
     lines += ["## Sanity checks (Carlini et al. 2019)", "",
               "; ".join(f"{key}: {text}" for key, text in SANITY_CHECKS.items()) + ".", "",
-              to_markdown(sanity_rows, "results/sanity.csv")]
+              to_markdown(sanity_table(sanity), "results/sanity.csv")]
     return "\n".join(lines)
 
 

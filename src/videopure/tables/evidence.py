@@ -71,6 +71,16 @@ class Accuracy:
         return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def percent_text(value: float) -> str:
+    """A fraction as the reports print it: percent, one decimal."""
+    return f"{100 * value:.1f}"
+
+
+def interval_text(interval: tuple[float, float]) -> str:
+    """An interval of fractions as the reports print it: ``[low, high]`` in percent."""
+    return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+
+
 def difference_interval(a: Accuracy, b: Accuracy, z: float = Z95) -> tuple[float, float]:
     """Newcombe's hybrid score interval for ``a.value - b.value``."""
     (low_a, high_a), (low_b, high_b) = a.interval(z), b.interval(z)

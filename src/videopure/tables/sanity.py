@@ -23,7 +23,8 @@ import pandas as pd
 
 from videopure.evaluation.settings import AttackSetting
 from videopure.params import resolve_recognizer, resolve_rows
-from videopure.tables.evidence import Accuracy, difference_interval
+from videopure.tables.evidence import Accuracy, difference_interval, interval_text, percent_text
+from videopure.tables.table1 import NOT_APPLICABLE, cell_value
 
 SANITY_CHECKS = {
     "S1": "robust accuracy is at most clean accuracy",
@@ -89,7 +90,7 @@ def unbounded_setup(config: Mapping[str, Any]) -> UnboundedSetup:
         setting = AttackSetting.unbounded(section["eps"], config["attack"], section["clips"])
     except ValueError as error:
         raise ValueError(f"config key 'sanity.eps': {error}") from None
-    defenses = resolve_rows(config, "sanity", [name for name in config["defenses"] if name != "None"])
+    defenses = resolve_rows(config, "sanity", config["defenses"])
     return UnboundedSetup(dataset, model, tuple(name for name in defenses if name != "None"), setting)
 
 
@@ -125,34 +126,19 @@ def read_unbounded_cells(cells: Sequence[Sequence[str]], not_run: str) -> list[U
     return read
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}"
-
-
-def _interval(interval: tuple[float, float]) -> str:
-    return f"[{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def robust_above_clean(table1: pd.DataFrame, attack_columns: Sequence[str]) -> list[SanityCheck]:
     """S1 for every row of Table I: its highest attacked accuracy against its clean accuracy."""
     checks = []
     for row in table1.to_dict("records"):
         clips, clean = int(row["Clips"]), Accuracy.percent(row["None"], row["Clips"])
-        measured = {column: _number(row[column]) for column in attack_columns if _number(row[column]) is not None}
+        measured = {column: cell_value(row[column]) for column in attack_columns if cell_value(row[column]) is not None}
         scope = f"{row['Dataset']}/{row['Model']}"
         column = max(measured, key=measured.get)
         attacked = Accuracy.percent(measured[column], clips)
         interval = difference_interval(attacked, clean)
         checks.append(SanityCheck(
             "S1", scope, str(row["Defense"]), f"{column} (the highest attacked cell)",
-            f"{_percent(attacked.value)} attacked - {_percent(clean.value)} clean", _interval(interval),
+            f"{percent_text(attacked.value)} attacked - {percent_text(clean.value)} clean", interval_text(interval),
             alarm(attacked.value - clean.value, interval, 0.0), "Table I; fails when the difference's interval (Newcombe) is above 0",
         ))  # fmt: skip
     return checks
@@ -168,8 +154,8 @@ def unbounded_attacks(cells: Sequence[UnboundedCell], scope: str, label: str) ->
             continue
         interval = cell.accuracy.interval()
         checks.append(SanityCheck(
-            "S2", scope, cell.defense, attack, f"{_percent(cell.accuracy.value)} % of {cell.accuracy.clips} clips",
-            _interval(interval), alarm(cell.accuracy.value, interval, UNBOUNDED_MAX),
+            "S2", scope, cell.defense, attack, f"{percent_text(cell.accuracy.value)} % of {cell.accuracy.clips} clips",
+            interval_text(interval), alarm(cell.accuracy.value, interval, UNBOUNDED_MAX),
             f"at most {100 * UNBOUNDED_MAX:g} %; fails when the Wilson interval is above",
         ))  # fmt: skip
     return checks
@@ -182,7 +168,7 @@ def more_steps(fig5a: pd.DataFrame | None, defense: str, scope: str, not_run: st
     checks = []
     points = fig5a.sort_values("steps").to_dict("records")
     for metric, attack in (("Robust Acc*", "PGD (gray-box)"), ("Robust Acc", "PGD+BPDA")):
-        measured = [(int(p["steps"]), _number(p[metric]), int(p["Clips"])) for p in points if _number(p[metric]) is not None]
+        measured = [(int(p["steps"]), cell_value(p[metric]), int(p["Clips"])) for p in points if cell_value(p[metric]) is not None]
         if len(measured) < 2:
             why = not_run if len(measured) < len(points) else "Fig. 5 (a) has one number of steps (config figures.fig5a.steps)"
             checks.append(SanityCheck("S3", scope, defense, attack, "", "", Alarm.NOT_MEASURED, why))
@@ -193,7 +179,7 @@ def more_steps(fig5a: pd.DataFrame | None, defense: str, scope: str, not_run: st
         interval = difference_interval(a, b)
         checks.append(SanityCheck(
             "S3", scope, defense, f"{attack}, {earlier[0]} -> {later[0]} steps",
-            f"{later[1]:.1f} - {earlier[1]:.1f} = {rise:+.1f} points", _interval(interval),
+            f"{later[1]:.1f} - {earlier[1]:.1f} = {rise:+.1f} points", interval_text(interval),
             alarm(a.value - b.value, interval, MORE_STEPS_SLACK),
             f"the largest rise over Fig. 5 (a)'s steps; fails when its interval is above {100 * MORE_STEPS_SLACK:g} points",
         ))  # fmt: skip
@@ -205,9 +191,9 @@ def exact_against_bpda(table1: pd.DataFrame, not_run: str) -> list[SanityCheck]:
     checks = []
     for row in table1.to_dict("records"):
         scope, defense = f"{row['Dataset']}/{row['Model']}", str(row["Defense"])
-        exact, bpda = _number(row["PGD+DiffAttack"]), _number(row["PGD+BPDA"])
-        if str(row["PGD+DiffAttack"]).strip() == "-":
+        if str(row["PGD+DiffAttack"]).strip() == NOT_APPLICABLE:
             continue
+        exact, bpda = cell_value(row["PGD+DiffAttack"]), cell_value(row["PGD+BPDA"])
         if exact is None or bpda is None:
             checks.append(SanityCheck("S4", scope, defense, "PGD+DiffAttack vs PGD+BPDA", "", "", Alarm.NOT_MEASURED,
                                       not_run))
@@ -216,7 +202,7 @@ def exact_against_bpda(table1: pd.DataFrame, not_run: str) -> list[SanityCheck]:
         interval = difference_interval(a, b)
         checks.append(SanityCheck(
             "S4", scope, defense, "PGD+DiffAttack vs PGD+BPDA", f"{exact:.1f} exact - {bpda:.1f} BPDA",
-            _interval(interval), alarm(a.value - b.value, interval, 0.0),
+            interval_text(interval), alarm(a.value - b.value, interval, 0.0),
             "fails when the difference's interval (Newcombe) is above 0",
         ))  # fmt: skip
     return checks

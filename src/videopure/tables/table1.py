@@ -22,6 +22,14 @@ NOT_APPLICABLE = "-"
 NOT_RUN = "not run"
 
 
+def cell_value(cell: object) -> float | None:
+    """A cell of a table's CSV read as text: its number, None for :data:`NOT_APPLICABLE`, :data:`NOT_RUN`
+    or an empty cell."""
+    if isinstance(cell, str) and cell.strip() in (NOT_RUN, NOT_APPLICABLE, ""):
+        return None
+    return float(cell)
+
+
 @dataclass(frozen=True)
 class Table1Row:
     """One row: measured accuracies (fractions) by column, every column but those in

@@ -58,10 +58,10 @@ class TinyClassifier(nn.Module):
         return self.net(x)
 
 
-def build(spec) -> Purifier:
-    """``build_defense`` with a fresh tiny diffusion model (the same seed, so the same identity)
-    for the diffusion-based defenses; classical ones ignore it."""
-    return build_defense(spec, diffusion_model=tiny_diffusion())
+def build(spec, kind: str = "video") -> Purifier:
+    """``build_defense`` with a fresh tiny diffusion model of ``kind`` (the same seed, so the same
+    identity) for the diffusion-based defenses; classical ones ignore it."""
+    return build_defense(spec, diffusion_model=tiny_diffusion(kind=kind))
 
 
 def candidate_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -88,10 +88,23 @@ CONTRACT_SPECS = [{"type": name, **({"tstar": 21} if name == "diffpure_ddpm" els
 ]
 
 
-@pytest.mark.parametrize("spec", CONTRACT_SPECS, ids=lambda spec: "-".join(f"{k}={v}" for k, v in spec.items()))
-def test_defense_contract(spec):
+# Every diffusion defense, on each of Table V's image models as well (the video model above).
+CONTRACT_CASES = [(spec, "video") for spec in CONTRACT_SPECS] + [
+    (spec, kind)
+    for kind in ("image", "pixel")
+    for spec in CONTRACT_SPECS
+    if spec["type"] in ("diffpure_ddpm", "diffpure_ddim", "ddim_inversion") or spec == {"type": "videopure"}
+]
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind"),
+    CONTRACT_CASES,
+    ids=[f"{kind}-" + "-".join(f"{k}={v}" for k, v in spec.items()) for spec, kind in CONTRACT_CASES],
+)
+def test_defense_contract(spec, kind):
     name = spec["type"]
-    defense = build(spec)
+    defense = build(spec, kind)
     assert defense.name == name and isinstance(defense, Purifier)
     k = defense.num_candidates
     x = videos()
@@ -122,7 +135,7 @@ def test_defense_contract(spec):
     # the same defense.
     settings = defense.settings()
     assert settings["name"] == name
-    rebuilt = build({"type": name, **{key: value for key, value in settings.items() if key != "name"}})
+    rebuilt = build({"type": name, **{key: value for key, value in settings.items() if key != "name"}}, kind)
     assert rebuilt.settings() == settings
 
     # BPDA: the gradient of the loss equals the classifier's gradient at the candidates P(x), summed

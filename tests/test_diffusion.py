@@ -11,7 +11,7 @@ import pytest
 import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, DDPMScheduler
 
-from tests.helpers import tiny_diffusion
+from tests.helpers import tiny_diffusion, write_tiny_clip
 from videopure.diffusion import (
     MODELSCOPE_SCHEDULER_CONFIG,
     DiffusionSchedule,
@@ -331,38 +331,6 @@ def test_inconsistent_parts_are_refused(model):
             model.empty_prompt_embedding,
             {"num_train_timesteps": 1000},
         )
-
-
-def write_tiny_clip(path) -> None:
-    """A tiny CLIP text encoder and tokenizer in ModelScope's layout (vocab.json, merges.txt, configs)."""
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    (path / "tokenizer").mkdir(parents=True)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "!": 2, "a": 3, "a</w>": 4}
-    (path / "tokenizer" / "vocab.json").write_text(json.dumps(vocab))
-    (path / "tokenizer" / "merges.txt").write_text("#version: 0.2\n")
-    special = {
-        "bos_token": "<|startoftext|>",
-        "eos_token": "<|endoftext|>",
-        "unk_token": "<|endoftext|>",
-        "pad_token": "!",
-    }
-    (path / "tokenizer" / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "CLIPTokenizer", "model_max_length": 6, **special})
-    )
-    torch.manual_seed(3)
-    config = CLIPTextConfig(
-        vocab_size=len(vocab),
-        hidden_size=8,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=6,
-        bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=2,
-    )
-    CLIPTextModel(config).save_pretrained(path / "text_encoder")
 
 
 def test_modelscope_layout_with_text_encoder_and_embedding_cache(model, tmp_path, monkeypatch):

@@ -98,7 +98,9 @@ class DiffusionSchedule:
                     f"scheduler config key {key!r} is {config[key]!r}; the diffusion steps support only "
                     f"{expected!r} (ModelScope's value)"
                 )
-        scheduler = DDIMScheduler.from_config(dict(config))
+        # Only the betas are read: the switches our steps do not have are set off, where diffusers'
+        # defaults (clip_sample True) would otherwise fill a config that leaves them out (SD's PNDM).
+        scheduler = DDIMScheduler.from_config({**dict(config), "clip_sample": False, "thresholding": False})
         num_train = scheduler.config.num_train_timesteps
         tau_max = num_train - 1 if trained_tau_max is None else _check_int("trained_tau_max", trained_tau_max)
         if not 0 <= tau_max < num_train:

@@ -1,12 +1,15 @@
-"""Training of the mini/smoke latent video diffusion model .
+"""Training of the mini/smoke diffusion models.
 
 The mini profile cannot download ModelScope's text-to-video model, so the workflow trains a small
 stand-in with the same interfaces: a diffusers ``AutoencoderKL`` applied frame-wise (x4 spatial
 downsampling: 64 x 64 frames -> 16 x 16 latents with 4 channels) and a diffusers
 ``UNet3DConditionModel`` trained with the epsilon-prediction loss under ModelScope's noise
-schedule, conditioned on one fixed "empty prompt" embedding. :func:`train_unet` writes the complete
-bundle (``vae/``, ``unet/``, ``scheduler/``, ``empty_prompt_embedding.safetensors``,
-``videopure.json``) that ``videopure.diffusion.bundle.LatentVideoDiffusion`` loads.
+schedule, conditioned on one fixed "empty prompt" embedding. Table V's image models are trained
+the same way (``UNetTraining.kind``): a ``UNet2DConditionModel`` on each frame's latent, or a
+``UNet2DModel`` on each frame's pixels. :func:`train_unet` writes the complete bundle (``unet/``,
+``scheduler/``, ``videopure.json``; ``vae/`` for a latent model and
+``empty_prompt_embedding.safetensors`` for a conditional one) that
+``videopure.diffusion.bundle.LatentVideoDiffusion`` loads.
 
 The purifiers only ever visit small timesteps (DDIM inversion to t* <= 10 of T = 50 reaches
 tau <= 201, DiffPure_DDPM tau <= 101), so the UNet is trained on tau in [0, tau_max] only;
@@ -36,12 +39,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from videopure.cache import atomic_directory
-from videopure.diffusion.bundle import LatentVideoDiffusion
+from videopure.diffusion.bundle import DENOISER_KINDS, LatentVideoDiffusion
 from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG
 
 log = logging.getLogger(__name__)
 
 NUM_TRAIN_TIMESTEPS = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"]
+# diffusers' down and up block names of each kind of noise predictor (plain, then with attention).
+BLOCK_TYPES = {
+    "video": (("DownBlock3D", "CrossAttnDownBlock3D"), ("UpBlock3D", "CrossAttnUpBlock3D")),
+    "image": (("DownBlock2D", "CrossAttnDownBlock2D"), ("UpBlock2D", "CrossAttnUpBlock2D")),
+    "pixel": (("DownBlock2D", "AttnDownBlock2D"), ("UpBlock2D", "AttnUpBlock2D")),
+}
 _ENCODE_BATCH = 256  # frames per VAE call when encoding a whole split
 _STD_CLIPS = 100  # clips sampled for the latent std behind the VAE's scaling factor
 
@@ -140,13 +149,16 @@ class VAETraining:
 
 @dataclass(frozen=True)
 class UNetTraining:
-    """Architecture and training schedule of the ``UNet3DConditionModel``.
+    """Architecture and training schedule of the noise predictor of one :data:`~videopure.diffusion.bundle.DENOISER_KINDS` kind.
 
-    ``down_block_types`` / ``up_block_types`` are diffusers' names (``DownBlock3D``,
-    ``CrossAttnDownBlock3D``, ``UpBlock3D``, ``CrossAttnUpBlock3D``); the mid block always has
-    spatial + temporal attention. Note diffusers' naming quirk: ``attention_head_dim`` is the
-    *number* of heads of the spatial transformers (and the head width of the input temporal
-    transformer, which has 8 heads).
+    ``kind`` ``video`` (the default) is ModelScope's ``UNet3DConditionModel`` on VAE latents;
+    Table V's image models are ``image``, a ``UNet2DConditionModel`` on each frame's VAE latent,
+    and ``pixel``, a ``UNet2DModel`` on each frame's pixels (no VAE). ``down_block_types`` /
+    ``up_block_types`` are diffusers' names for the kind (:data:`BLOCK_TYPES`); a conditional
+    UNet's mid block has cross-attention (and the video UNet's temporal attention). Note
+    diffusers' naming quirk: in the conditional UNets ``attention_head_dim`` is the *number* of
+    heads of the spatial transformers (and the head width of the video UNet's input temporal
+    transformer, which has 8 heads); in ``UNet2DModel`` it is the width of each head.
 
     Training: timesteps are drawn uniformly from ``[0, tau_max]``; with probability
     ``low_tau_fraction`` from ``[0, low_tau_max]`` instead (the purifiers' range). Latent clips
@@ -155,6 +167,7 @@ class UNetTraining:
     ``ema_decay`` > 0.
     """
 
+    kind: str = "video"
     block_out_channels: tuple[int, ...] = (32, 64)
     layers_per_block: int = 1
     down_block_types: tuple[str, ...] = ("DownBlock3D", "DownBlock3D")
@@ -186,13 +199,15 @@ class UNetTraining:
                 f"UNetTraining: {n} block_out_channels need {n} down_block_types and up_block_types, got "
                 f"{len(self.down_block_types)} and {len(self.up_block_types)}"
             )
-        known_down, known_up = ("DownBlock3D", "CrossAttnDownBlock3D"), ("UpBlock3D", "CrossAttnUpBlock3D")
-        for kind in self.down_block_types:
-            if kind not in known_down:
-                raise ValueError(f"UNetTraining.down_block_types: unknown '{kind}', expected one of {known_down}")
-        for kind in self.up_block_types:
-            if kind not in known_up:
-                raise ValueError(f"UNetTraining.up_block_types: unknown '{kind}', expected one of {known_up}")
+        if self.kind not in BLOCK_TYPES:
+            raise ValueError(f"UNetTraining.kind: unknown {self.kind!r}, expected one of {sorted(BLOCK_TYPES)}")
+        known_down, known_up = BLOCK_TYPES[self.kind]
+        for key, blocks, known in (("down", self.down_block_types, known_down), ("up", self.up_block_types, known_up)):
+            for block in blocks:
+                if block not in known:
+                    raise ValueError(
+                        f"UNetTraining.{key}_block_types: unknown '{block}' for kind {self.kind!r}, expected one of {known}"
+                    )
         _check_positive(
             "UNetTraining", layers_per_block=self.layers_per_block, attention_head_dim=self.attention_head_dim,
             cross_attention_dim=self.cross_attention_dim, steps=self.steps, batch_size=self.batch_size, lr=self.lr,
@@ -245,10 +260,10 @@ def build_vae(settings: VAETraining):
 
 
 def build_unet(settings: UNetTraining, latent_channels: int):
-    """A randomly initialised ``UNet3DConditionModel`` with ``settings``' architecture."""
-    from diffusers import UNet3DConditionModel
+    """A randomly initialised noise predictor of ``settings.kind`` with ``settings``' architecture."""
+    import diffusers
 
-    return UNet3DConditionModel(
+    shared = dict(
         in_channels=latent_channels,
         out_channels=latent_channels,
         down_block_types=settings.down_block_types,
@@ -256,9 +271,11 @@ def build_unet(settings: UNetTraining, latent_channels: int):
         block_out_channels=settings.block_out_channels,
         layers_per_block=settings.layers_per_block,
         norm_num_groups=settings.norm_num_groups,
-        cross_attention_dim=settings.cross_attention_dim,
         attention_head_dim=settings.attention_head_dim,
     )
+    if settings.kind == "pixel":
+        return diffusers.UNet2DModel(**shared)
+    return getattr(diffusers, DENOISER_KINDS[settings.kind])(**shared, cross_attention_dim=settings.cross_attention_dim)
 
 
 def empty_prompt_embedding(cross_attention_dim: int, seed: int) -> torch.Tensor:
@@ -502,7 +519,7 @@ def _crop_latents(z: torch.Tensor, settings: UNetTraining, generator: torch.Gene
 
 def train_unet(
     train_frames: np.ndarray,
-    vae_dir: str | Path,
+    vae_dir: str | Path | None,
     settings: UNetTraining,
     out_dir: str | Path,
     *,
@@ -510,13 +527,15 @@ def train_unet(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train the ``UNet3DConditionModel`` on VAE latents of ``train_frames``; write the whole bundle.
+    """Train the noise predictor of ``settings.kind`` on ``train_frames``; write the whole bundle.
 
-    The split is encoded once (``latent_dist.mean * scaling_factor``); each step draws latent clips,
-    timesteps in ``[0, tau_max]`` and noise, and regresses the noise (MSE) under ModelScope's
-    schedule, conditioned on the fixed empty-prompt embedding. ``out_dir`` receives ``vae/``,
-    ``unet/``, ``scheduler/``, ``empty_prompt_embedding.safetensors`` and ``videopure.json``,
-    atomically.
+    A latent model's split is encoded once (``latent_dist.mean * scaling_factor``) with the VAE of
+    ``vae_dir``; a pixel model (``vae_dir`` None) trains on the frames in [−1, 1]. Each step draws
+    clips (``num_frames`` 1 makes an image model's batch one frame of each), timesteps in
+    ``[0, tau_max]`` and noise, and regresses the noise (MSE) under ModelScope's schedule,
+    conditioned on the fixed empty-prompt embedding where the UNet takes one. ``out_dir`` receives
+    ``vae/`` (latent models), ``unet/``, ``scheduler/``, ``empty_prompt_embedding.safetensors``
+    (conditional models) and ``videopure.json``, atomically.
 
     Returns:
         Metrics: ``train_seconds``, ``encode_seconds``, ``param_count``, final loss, the loss per
@@ -525,8 +544,13 @@ def train_unet(
     device = torch.device(device)
     out_dir = Path(out_dir)
     start = time.perf_counter()
-    vae = load_vae(vae_dir, device)
-    vae_down = 2 ** (len(vae.config.block_out_channels) - 1)
+    if (vae_dir is None) != (settings.kind == "pixel"):
+        raise ValueError(
+            f"UNetTraining.kind {settings.kind!r} "
+            + ("trains on pixels and takes no VAE" if settings.kind == "pixel" else "trains on VAE latents: give vae_dir")
+        )
+    vae = None if vae_dir is None else load_vae(vae_dir, device)
+    vae_down = 1 if vae is None else 2 ** (len(vae.config.block_out_channels) - 1)
     _check_frames(train_frames, vae_down)
     h, w = train_frames.shape[2] // vae_down, train_frames.shape[3] // vae_down
     if settings.crop_size > min(h, w):
@@ -536,21 +560,26 @@ def train_unet(
         raise ValueError(f"latent size {h}x{w} (crop {settings.crop_size}) must be a multiple of the UNet's {settings.downsampling}")
     if settings.num_frames > train_frames.shape[1]:
         raise ValueError(f"UNetTraining.num_frames {settings.num_frames} exceeds the clip length {train_frames.shape[1]}")
-    latents = encode_frames(vae, train_frames, device=device, progress=progress, desc="encode train split")
+    if vae is None:
+        # uint8 (N, T, 3, H, W): a float copy of a split would be four times its size; each batch
+        # is scaled to [-1, 1] as LatentVideoDiffusion.encode scales frames.
+        latents = torch.from_numpy(np.ascontiguousarray(train_frames)).permute(0, 1, 4, 2, 3)
+    else:
+        latents = encode_frames(vae, train_frames, device=device, progress=progress, desc="encode train split")
+        log.info("encoded %d clips to latents %s (std %.3f)", len(latents), tuple(latents.shape[1:]), float(latents.std()))
     encode_seconds = time.perf_counter() - start
-    log.info("encoded %d clips to latents %s in %.0f s (std %.3f)", len(latents), tuple(latents.shape[1:]),
-             encode_seconds, float(latents.std()))  # fmt: skip
 
     torch.manual_seed(seed)
-    unet = build_unet(settings, int(vae.config.latent_channels)).to(device)
+    unet = build_unet(settings, 3 if vae is None else int(vae.config.latent_channels)).to(device)
     param_count = _param_count(unet)
-    embedding = empty_prompt_embedding(settings.cross_attention_dim, settings.embedding_seed)
+    conditional = settings.kind != "pixel"
+    embedding = empty_prompt_embedding(settings.cross_attention_dim, settings.embedding_seed) if conditional else None
     metadata = {
         "source": "trained by videopure.diffusion.train",
         "num_train_timesteps": NUM_TRAIN_TIMESTEPS,
         "trained_tau_max": int(settings.tau_max),
-        "latent_std_before_scaling": 1.0 / float(vae.config.scaling_factor),
-        "embedding_seed": settings.embedding_seed,
+        **({} if vae is None else {"latent_std_before_scaling": 1.0 / float(vae.config.scaling_factor)}),
+        **({"embedding_seed": settings.embedding_seed} if conditional else {}),
         "seed": seed,
         "settings": dataclasses.asdict(settings),
     }
@@ -563,8 +592,8 @@ def train_unet(
     lr_schedule = _one_cycle(optimizer, settings.lr, settings.steps, settings.warmup_fraction)
     ema = [p.detach().clone() for p in unet.parameters()] if settings.ema_decay > 0 else None
     log.info(
-        "training UNet3DConditionModel (%d parameters): %d steps of %d latent clips, tau <= %d, lr %g, seed %d, %s",
-        param_count, settings.steps, settings.batch_size, settings.tau_max, settings.lr, seed, device,
+        "training %s (%d parameters): %d steps of %d clips, tau <= %d, lr %g, seed %d, %s",
+        type(unet).__name__, param_count, settings.steps, settings.batch_size, settings.tau_max, settings.lr, seed, device,
     )  # fmt: skip
     unet.train()
     history: list[dict[str, float]] = []
@@ -573,6 +602,8 @@ def train_unet(
     for step in bar:
         index = torch.randint(0, len(latents), (settings.batch_size,), generator=generator)
         z0 = _crop_latents(latents[index], settings, generator)
+        if vae is None:
+            z0 = z0.float().div_(127.5).sub_(1.0)
         tau = _sample_timesteps(settings, len(z0), generator)
         noise = torch.randn(z0.shape, generator=generator)
         ab = alphas_cumprod[tau].view(-1, 1, 1, 1, 1)
@@ -612,7 +643,7 @@ def train_unet(
             bands[f"{low}-{high}"] = float(losses[mask].mean())
     metrics: dict[str, Any] = {
         "param_count": param_count,
-        "vae_param_count": _param_count(vae),
+        "vae_param_count": 0 if vae is None else _param_count(vae),
         "train_seconds": train_seconds,
         "encode_seconds": encode_seconds,
         "total_seconds": time.perf_counter() - start,

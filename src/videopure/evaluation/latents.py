@@ -48,7 +48,7 @@ def write_latents(path: str | Path, latents: np.ndarray, video_ids: np.ndarray, 
     return write_h5(
         path,
         {"latents": latents.astype(np.float32), "video_ids": video_ids},
-        params={"scaling_factor": float(model.vae.config.scaling_factor)},
+        params={"scaling_factor": model.scaling_factor},
         upstream={**clips_upstream, "diffusion_model": model.identity},
     )
 

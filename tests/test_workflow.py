@@ -342,7 +342,7 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     shutil.copytree(smoke_ablations, workdir, symlinks=True)
     result = run_snakemake(workdir, "artifact", *FILL)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    targets = [f"results/table{n}.csv" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)]
+    targets = [f"results/table{n}.csv" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)]
     targets += [f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")] + ["results/config.yaml"]
     targets += ["results/claims.csv", "results/sanity.csv"]
     assert all((workdir / target).stat().st_size > 0 for target in targets)
@@ -357,7 +357,39 @@ def test_the_artifact_target_builds_every_table_and_figure_and_the_report_gather
     software = json.loads((workdir / "results" / "software.json").read_text())
     pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line)
     assert {name: software[name] for name in pins} == pins  # CI installs the pins: what ran is recorded
+    check_table5(workdir)
     check_claims(workdir)
+
+
+def check_table5(workdir: Path) -> None:
+    """Table V on the filled smoke build: the paper's rows and columns; the video model's rows are
+    Table I's cells; each image row ran on its own model, trained by the workflow, PGD+BPDA through it."""
+    from videopure.tables.table5 import PAPER_LAYOUT
+
+    results = workdir / "results"
+    table = pd.read_csv(results / "table5.csv", dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["Diffusion Model", "Defense", "Standard Acc", "Robust Acc*", "Robust Acc",
+                                   "Model here", "Clips", "Row"]  # fmt: skip
+    assert [(m, d.lower()) for m, d in zip(table["Diffusion Model"], table["Defense"])] == [
+        (m, d.lower()) for m, d in PAPER_LAYOUT
+    ]
+    table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False).set_index("Defense")
+    for _, row in table[table["Diffusion Model"] == "ModelScope"].iterrows():
+        cells = table1.loc[row["Defense"], ["None", "PGD", "PGD+BPDA"]]
+        assert [float(v) for v in row[["Standard Acc", "Robust Acc*", "Robust Acc"]]] == [float(v) for v in cells]
+    assert_clip_shares(table[["Standard Acc", "Robust Acc*", "Robust Acc"]].to_numpy(), 4)
+    kinds = {"Stable Diffusion": "UNet2DConditionModel", "Guided Diffusion": "UNet2DModel", "ModelScope": "UNet3DConditionModel"}
+    for _, row in table.iterrows():
+        assert row["Model here"].startswith(f"{kinds[row['Diffusion Model']]}, trained by the workflow"), row["Model here"]
+    settings = json.loads((results / "table5_settings.json").read_text())
+    image_cells = [cell for cell in settings["cells"] if "@" in cell["defense"]]
+    assert len(image_cells) == 4 and all(cell["pgd_bpda"]["gradient"] == "bpda" for cell in image_cells)
+    identities = {cell["defense_settings"]["model"] for cell in settings["cells"]}
+    assert len(identities) == 3  # one diffusion model per "Diffusion Model"
+    record = read_h5(results / "attacks" / "smoke" / "NL" / "adaptive" / "DiffPure_DDPM@GuidedDiffusion" / "pgd_bpda.h5")
+    assert record.params["defense_settings"]["model"] in identities
+    claims = pd.read_csv(results / "claims.csv", dtype=str, keep_default_na=False)
+    assert len(claims[claims["Claim"] == "C12"]) == 12
 
 
 def check_claims(workdir: Path) -> None:

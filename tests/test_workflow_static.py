@@ -110,7 +110,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_p
     from snakemake_executor_plugin_slurm.utils import set_gres_string
     from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
 
-    targets = ["results/table1.csv", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table10.csv", "results/table6.csv", "results/table11.csv", "results/table12.csv", "results/fig5b.png",
+    targets = ["results/table1.csv", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table5.csv", "results/table10.csv", "results/table6.csv", "results/table11.csv", "results/table12.csv", "results/fig5b.png",
                "results/claims.csv", "results/fig2.png", "results/fig3.png", "results/fig4.png", "results/fig5a.png", "results/config.yaml",
                "results/diagnostics/smoke-NL-gradients.json", "results/models/smoke-flow-checks.json",
                "results/models/smoke-graybox-checks.json", "results/models/smoke-ldm-checks.json"]  # every rule

@@ -82,6 +82,7 @@ def check_cross_fields(config: dict[str, Any]) -> None:
     from videopure.tables.ablations import ablation_setup
     from videopure.tables.budgets import budget_tables
     from videopure.tables.table3 import blackbox_table
+    from videopure.tables.table5 import table5_setup
 
     if config["attack"]["norm"] != "linf":
         raise ConfigError(
@@ -111,6 +112,10 @@ def check_cross_fields(config: dict[str, Any]) -> None:
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key 'diffusion.{key}': {error}") from None
     _check_trained_range(config, setup.variant_specs() if setup else {})
+    try:  # after the defenses' own checks: Table V's rows are theirs on other models
+        table5_setup(config, setup.defense if setup else None)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     _check_half_precision(config)
     for name, dataset in config["datasets"].items():
         if not dataset.get("classifiers"):

@@ -43,6 +43,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "train_vae": (*FRAMES_CONFIG, "diffusion.vae"),
     "train_unet": (*FRAMES_CONFIG, "diffusion.unet"),
     "train_flow": (*FRAMES_CONFIG, "flow_training"),
+    "train_image_model": (*FRAMES_CONFIG, "table5.models"),
     "classify_clean": RECOGNIZER_CONFIG,
     "evaluation_set": ("evaluation.max_clips",),
     "attack": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "attack"),
@@ -57,6 +58,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "purification_speed": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),
     "table1": ("datasets", "defenses", "attack"),
     "ablation_table": ("datasets", "defenses", "ablations", "sweeps", "attack"),
+    "table5": ("datasets", "defenses", "ablations", "sweeps", "table5", "attack"),
     "sweep_figure": ("datasets", "defenses", "ablations", "sweeps", "attack"),
     "table10": (),
     "autoattack": (

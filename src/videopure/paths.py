@@ -83,6 +83,11 @@ def trained_diffusion_dir(dataset: str) -> str:
     return f"results/models/{dataset}-ldm"
 
 
+def trained_image_model_dir(dataset: str, slug: str) -> str:
+    """One of Table V's image diffusion models, trained by rule train_image_model (config ``table5.models``)."""
+    return f"results/models/{dataset}-table5-{slug}"
+
+
 def diffusion_checks_file(dataset: str) -> str:
     return f"results/models/{dataset}-ldm-checks.json"
 

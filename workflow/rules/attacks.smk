@@ -50,7 +50,8 @@ rule attack_adaptive:
         "../scripts/attack.py"
 
 
-# A VideoPure variant of the ablation tables and sweeps is attacked by PGD+BPDA alone.
+# A VideoPure variant of the ablation tables and sweeps, and a Table V row on an image model, is
+# attacked by PGD+BPDA alone.
 use rule attack_adaptive as attack_variant with:
     output:
         adaptive_file("{dataset}", "{model}", "{defense}", "pgd_bpda"),

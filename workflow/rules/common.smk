@@ -62,10 +62,12 @@ from videopure.paths import (
     trained_checkpoint,
     trained_diffusion_dir,
     trained_flow_weights,
+    trained_image_model_dir,
     trained_vae_dir,
 )
 from videopure.tables.budgets import BUDGET_COLUMNS, NO_FLOW_TO_ATTACK, budget_tables
 from videopure.tables.table3 import NO_TRANSFER, blackbox_table
+from videopure.tables.table5 import VIDEO_MODEL, model_slug, table5_setup
 from videopure.tables.sanity import unbounded_setup
 from videopure.tables.ablations import (
     ABLATION_TABLES,
@@ -103,6 +105,7 @@ THREADS = config["threads"]
 GENERATED_SPLITS = ["train", "val", "test"]
 DEFENSES = defense_specs(config)
 ABLATIONS = ablation_setup(config)
+TABLE5 = table5_setup(config, ABLATIONS.defense if ABLATIONS else None)
 AUTOATTACK = autoattack_setup(config)
 FIG4 = fig4_setup(config)
 FIG5A = fig5a_setup(config, ABLATIONS.defense) if ABLATIONS else None
@@ -118,10 +121,17 @@ FLOW_ATTACK = BUDGET_TABLES["table6"]
 # Table VI's VideoPure rows with the attacked flow model (rules attack_setting, predict_setting).
 FLOW_VARIANTS = FLOW_ATTACK.variant_specs(DEFENSES)
 ABLATION_VARIANTS = ABLATIONS.variant_specs() if ABLATIONS else {}
-# Every defense a job may name: Table I's rows and the VideoPure variants of the ablation tables
-# and of Table VI.
-ALL_DEFENSES = {**ABLATION_VARIANTS, **FLOW_VARIANTS, **DEFENSES}
-VARIANTS = [name for name in ABLATION_VARIANTS if name not in DEFENSES]
+# Table V's rows on an image diffusion model, and the model of each.
+TABLE5_VARIANTS = TABLE5.variant_specs(DEFENSES)
+TABLE5_MODELS = TABLE5.variant_models()
+# Every defense a job may name: Table I's rows, the VideoPure variants of the ablation tables and
+# of Table VI, and Table V's rows on image models.
+ALL_DEFENSES = {**ABLATION_VARIANTS, **FLOW_VARIANTS, **TABLE5_VARIANTS, **DEFENSES}
+# The rows that rule attack_variant attacks by PGD+BPDA alone, the ablations' VideoPure variants
+# and Table V's rows on image models.
+VARIANTS = [
+    name for name in {**ABLATION_VARIANTS, **TABLE5_VARIANTS} if name not in DEFENSES
+]
 # The defenses attacked and voted at other settings than Table I's.
 SETTING_DEFENSES = [*DEFENSES, *FLOW_VARIANTS]
 DIFFUSION_DEFENSES = [
@@ -129,6 +139,9 @@ DIFFUSION_DEFENSES = [
     for name, spec in ALL_DEFENSES.items()
     if resolve_defense(spec["type"]).diffusion_based
 ]
+# The defenses on the dataset's own diffusion model, whose latent caches they read (Table V's image
+# models encode their clips as they purify them).
+LATENT_CACHED = [name for name in DIFFUSION_DEFENSES if name not in TABLE5_VARIANTS]
 # Table I's rows with a PGD+DiffAttack column (the full gradient through the diffusion model).
 FULL_GRADIENT_DEFENSES = [
     name
@@ -156,7 +169,7 @@ FLOWS = {
 GRAYBOX_SLUGS = [column.slug for column in GRAYBOX_COLUMNS]
 # Every table and figure of the paper the workflow builds (rule artifact).
 ARTIFACT = [
-    *(f"results/table{n}.csv" for n in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12)),
+    *(f"results/table{n}.csv" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)),
     *(f"results/fig{n}.png" for n in ("2", "3", "4", "5a", "5b", "6")),
     "results/claims.csv",
     "results/config.yaml",
@@ -194,6 +207,14 @@ def checkpoint_path(dataset, model):
 
 def diffusion_model_dir(dataset):
     return diffusion_model_path(config, dataset)
+
+
+def defense_diffusion_model(dataset, defense):
+    """The diffusion model ``defense`` runs on: a Table V row's image model, else the dataset's."""
+    image_model = TABLE5_MODELS.get(defense)
+    if image_model is None:
+        return diffusion_model_dir(dataset)
+    return image_model.path or trained_image_model_dir(dataset, image_model.slug)
 
 
 def vae_dir(dataset):
@@ -353,7 +374,9 @@ def adaptive_inputs(wildcards):
     weights) if the defense has them."""
     inputs = recognizer_inputs(wildcards)
     if wildcards.defense in DIFFUSION_DEFENSES:
-        inputs["diffusion_model"] = diffusion_model_dir(wildcards.dataset)
+        inputs["diffusion_model"] = defense_diffusion_model(
+            wildcards.dataset, wildcards.defense
+        )
     inputs.update(defense_flow_weights(wildcards.defense))
     return inputs
 
@@ -370,7 +393,8 @@ def predict_inputs(wildcards):
         else:
             inputs[source] = adaptive_file(dataset, model, defense, source)
     if defense in DIFFUSION_DEFENSES:
-        inputs["diffusion_model"] = diffusion_model_dir(dataset)
+        inputs["diffusion_model"] = defense_diffusion_model(dataset, defense)
+    if defense in LATENT_CACHED:
         inputs["latents_clean"] = clean_latents_file(dataset)
         for source in GRAYBOX_SLUGS:
             if source in sources:
@@ -471,6 +495,37 @@ def ablation_predictions(wildcards):
         name: predictions_file(ABLATIONS.dataset, ABLATIONS.model, name)
         for name, _ in ABLATIONS.rows(wildcards.table)
     }
+
+
+def table5_inputs(wildcards):
+    """Table V's prediction files by row, and each diffusion model's directory (its "Model here"),
+    as ``model_<slug>`` (rule table5)."""
+    require_videopure("results/table5.csv")
+    missing = TABLE5.missing_models()
+    if missing:
+        raise WorkflowError(
+            "results/table5.csv: image models are missing:\n  - "
+            + "\n  - ".join(missing)
+        )
+    inputs = {
+        name: predictions_file(TABLE5.dataset, TABLE5.model, name)
+        for _, _, name in TABLE5.rows()
+    }
+    inputs[f"model_{model_slug(VIDEO_MODEL)}"] = diffusion_model_dir(TABLE5.dataset)
+    for image_model in TABLE5.image_models.values():
+        inputs[f"model_{image_model.slug}"] = (
+            image_model.path
+            or trained_image_model_dir(TABLE5.dataset, image_model.slug)
+        )
+    return inputs
+
+
+def image_model_inputs(wildcards):
+    """The train split, and for a latent image model the dataset's VAE (rule train_image_model)."""
+    inputs = {"train": frames_file(wildcards.dataset, "train")}
+    if TABLE5.by_slug(wildcards.image_model).kind == "image":
+        inputs["vae"] = vae_dir(wildcards.dataset)
+    return inputs
 
 
 def sweep_predictions(wildcards):
@@ -777,6 +832,7 @@ def claims_inputs(wildcards):
         inputs.update(
             {name: f"results/{name}.csv" for name in ("fig5a", "fig5b", "fig6")}
         )
+        inputs["table5"] = "results/table5.csv"
     if BUDGET_TABLES["table11"].defenses:
         inputs["table11"] = "results/table11.csv"
     inputs["unbounded"] = [path for _, _, path in sanity_cells() if path]

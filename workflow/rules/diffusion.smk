@@ -42,6 +42,28 @@ rule train_unet:
         "../scripts/train_unet.py"
 
 
+# One of Table V's image diffusion models (config table5.models without a path).
+rule train_image_model:
+    input:
+        unpack(image_model_inputs),
+    output:
+        directory(trained_image_model_dir("{dataset}", "{image_model}")),
+    log:
+        "logs/train_image_model/{dataset}-{image_model}.log",
+    benchmark:
+        "results/benchmarks/train_image_model/{dataset}-{image_model}.tsv"
+    wildcard_constraints:
+        image_model="|".join(model.slug for model in TABLE5.image_models.values()),
+    threads: THREADS
+    resources:
+        cpu_threads=THREADS,
+    params:
+        config=stage_config("train_image_model"),
+        settings=lambda wildcards: TABLE5.by_slug(wildcards.image_model).training,
+    script:
+        "../scripts/train_image_model.py"
+
+
 rule diffusion_checks:
     input:
         unpack(diffusion_checks_inputs),

@@ -146,6 +146,28 @@ rule table2:
         "../scripts/table2.py"
 
 
+# Table V: image diffusion models behind the diffusion baselines, beside the video model.
+rule table5:
+    input:
+        unpack(table5_inputs),
+    output:
+        csv=report(
+            "results/table5.csv", caption="../report/table5.rst", category="Tables"
+        ),
+        markdown="results/table5.md",
+        settings="results/table5_settings.json",
+    log:
+        "logs/table5.log",
+    benchmark:
+        "results/benchmarks/table5.tsv"
+    threads: 1
+    params:
+        config=stage_config("table5"),
+        diffusion_adaptive=diffusion_adaptive_params("results/table5.csv"),
+    script:
+        "../scripts/table5.py"
+
+
 # Table III: black-box TT+MI transferred between recognizers, through every column's defense.
 rule table3:
     input:

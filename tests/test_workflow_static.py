@@ -134,7 +134,7 @@ def test_slurm_profile_gives_every_network_rule_one_gpu_through_the_plugin(tmp_p
         job = SimpleNamespace(resources=resources)
         validate_slurm_extra(job)
         assert set_gres_string(job) == (" --gpus=1" if rule in torch_rules - cpu_only else ""), rule
-        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_full_gradient", "attack_setting", "predict_setting", "predict_transfer", "autoattack"} else 240), rule
+        assert resources["runtime"] == (1440 if rule in {"attack_adaptive", "attack_variant", "attack_full_gradient", "attack_setting", "predict_setting", "predict_transfer", "autoattack"} else 240), rule
 
 
 @pytest.mark.parametrize("profile", ["config/config.yaml", "config/smoke.yaml"])

@@ -156,6 +156,8 @@ def table5_setup(config: Mapping[str, Any], ours: str | None) -> Table5Setup:
     chosen = section["defenses"]
     if chosen is None:
         chosen = [name for name, spec in defenses.items() if spec["type"] in PAPER_DEFENSE_TYPES]
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"{where}.defenses': {chosen} names a defense twice; name each once")
     for name in chosen:
         if name not in defenses:
             raise ValueError(f"{where}.defenses': {name!r} is not a defense in 'defenses' ({sorted(defenses)})")
@@ -165,12 +167,14 @@ def table5_setup(config: Mapping[str, Any], ours: str | None) -> Table5Setup:
                 f"{where}.defenses': {name!r} ({cls.name}) is not one of the diffusion baselines Table V puts on "
                 "image models (diffpure_ddpm, diffpure_ddim, ddim_inversion)"
             )
-    image_models, slugs = {}, {}
+    image_models, slugs = {}, {model_slug(VIDEO_MODEL): f"the video model's rows ({VIDEO_MODEL})"}
     for name, spec in section["models"].items():
         key = f"{where}.models.{name}"
         slug = model_slug(name)
-        if not slug or slug in slugs:
-            raise ValueError(f"{key}': the name gives the path component {slug!r}, already {slugs.get(slug)!r}'s; rename it")
+        if not slug:
+            raise ValueError(f"{key}': a name needs a letter or digit (its letters and digits name its files)")
+        if slug in slugs:
+            raise ValueError(f"{key}': the name gives the path component {slug!r}, already {slugs[slug]!r}'s; rename it")
         slugs[slug] = name
         if spec["kind"] not in IMAGE_KINDS:
             raise ValueError(f"{key}.kind': {spec['kind']!r}; Table V's image models are one of {IMAGE_KINDS}")

@@ -36,18 +36,12 @@ from videopure.cache import write_text_atomic
 from videopure.config import load_config
 from videopure.defenses import DefendedClassifier
 from videopure.evaluation.clean import cap_evaluation_set
-from videopure.evaluation.robust import (
-    attack_settings,
-    defense_specs,
-    diffusion_adaptive_columns,
-    load_classifier,
-    load_defense,
-    load_eval_clips,
-    predict_defended,
-    run_attack,
-)
+from videopure.evaluation.attacking import attack_settings, run_attack
+from videopure.evaluation.columns import defense_specs, diffusion_adaptive_columns
+from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips
+from videopure.evaluation.voting import predict_defended
 from videopure.paths import classifier_checkpoint, diffusion_model_path, evalset_file, frames_file
-from videopure.runtime import machine_description, resolve_device, seed_everything
+from videopure.machine import machine_description, resolve_device, seed_everything
 
 
 def diffusion_rows(config: dict) -> dict[str, dict]:

@@ -37,7 +37,7 @@ from videopure.data.frames import load_frames
 from videopure.diffusion.train import UNetTraining, VAETraining, train_unet, train_vae
 from videopure.params import frames_params
 from videopure.paths import frames_file
-from videopure.runtime import machine_description, resolve_device
+from videopure.machine import machine_description, resolve_device
 
 
 def trained_dataset(config: dict) -> str:

@@ -41,7 +41,7 @@ import torch
 
 from videopure.cache import write_text_atomic
 from videopure.diffusion import MODELSCOPE_SCHEDULER_CONFIG, LatentVideoDiffusion, paper_architecture
-from videopure.runtime import machine_description
+from videopure.machine import machine_description
 
 GIB = 2**30
 

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from videopure.defenses import DefendedClassifier, VideoPure, check_defense_spec
-from videopure.evaluation.robust import predict_defended, votes
+from videopure.evaluation.voting import predict_defended, votes
 from videopure.flow import FlowModel
 
 from tests.helpers import tiny_diffusion

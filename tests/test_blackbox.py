@@ -8,7 +8,8 @@ import pytest
 
 from tests.helpers import REPO, load_mini_with
 from videopure.config import ConfigError, load_config
-from videopure.evaluation.robust import BLACKBOX_COLUMN, attack_settings
+from videopure.evaluation.attacking import attack_settings
+from videopure.evaluation.columns import BLACKBOX_COLUMN
 from videopure.tables.table3 import NO_TRANSFER, Transfer, TransferCell, blackbox_table, build_table3
 
 MINI = load_config(REPO / "config" / "config.yaml")

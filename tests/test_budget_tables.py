@@ -9,7 +9,8 @@ import pytest
 from tests.helpers import REPO, load_mini_with
 from videopure.attacks import scale_l2_eps
 from videopure.config import ConfigError, load_config
-from videopure.evaluation.robust import COLUMNS_BY_SLUG, attack_settings
+from videopure.evaluation.attacking import attack_settings
+from videopure.evaluation.columns import COLUMNS_BY_SLUG
 from videopure.evaluation.settings import AttackSetting
 from videopure.tables.budgets import (
     NO_FLOW_TO_ATTACK,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from videopure.evaluation.robust import COLUMNS_BY_SLUG, attack_settings
+from videopure.evaluation.attacking import attack_settings
+from videopure.evaluation.columns import COLUMNS_BY_SLUG
 from videopure.evaluation.settings import AttackSetting
 from videopure.tables.claims import (
     CLAIMS,

@@ -45,7 +45,7 @@ def test_the_default_profile_has_every_table1_row_and_decides_diffusion_adaptive
     diffusion run is the key 'diffusion_adaptive', resolved where the job graph is built."""
     import torch
 
-    from videopure.evaluation.robust import (
+    from videopure.evaluation.columns import (
         adaptive_columns,
         decide_diffusion_adaptive,
         defense_specs,

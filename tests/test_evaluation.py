@@ -10,20 +10,16 @@ from torch import nn
 from videopure.cache import StaleCacheError, read_attrs, write_h5
 from videopure.defenses import DefendedClassifier, build_defense
 from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
-from videopure.evaluation.robust import (
+from videopure.evaluation.attacking import attack_settings
+from videopure.evaluation.columns import (
     ADAPTIVE_COLUMNS,
     COLUMNS_BY_SLUG,
     FULL_GRADIENT_COLUMNS,
     GRAYBOX_COLUMNS,
-    EvalClips,
-    SideBySide,
-    attack_settings,
-    defended_accuracies,
     defense_specs,
-    predict_defended,
-    read_attack_clips,
-    votes,
 )
+from videopure.evaluation.loading import EvalClips, read_attack_clips
+from videopure.evaluation.voting import SideBySide, defended_accuracies, predict_defended, votes
 
 ATTACK = {"norm": "linf", "eps": 4 / 255, "steps": 10, "step_size": 2 / 255, "eot_samples": 20,
           "random_start": "gaussian", "best_iterate": False}

@@ -8,7 +8,7 @@ import torch
 
 from tests.helpers import REPO
 from videopure.config import load_config
-from videopure.evaluation.robust import EvalClips
+from videopure.evaluation.loading import EvalClips
 from videopure.evaluation.settings import AttackSetting
 from videopure.plots.defenses import FIG4_COLUMNS, fig4_data, fig4_setup
 from videopure.plots.inversions import DATA_COLUMNS, IMAGES, InversionGrid, fig2_data

@@ -10,7 +10,7 @@ from tests.helpers import tiny_diffusion
 from videopure.cache import StaleCacheError
 from videopure.defenses import DDIMInversion, DefendedClassifier, DiffPureDDPM, seeded
 from videopure.evaluation.latents import encode_clips, read_latents, write_latents
-from videopure.evaluation.robust import predict_defended
+from videopure.evaluation.voting import predict_defended
 
 CLIPS = torch.rand(3, 4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
 VIDEO_IDS = np.array(["a", "b", "c"])
@@ -75,7 +75,6 @@ def test_every_videopure_cache_writer_gives_the_same_identity_for_the_same_input
     from videopure.evaluation.trajectories import (
         compute_flows,
         compute_trajectories,
-        trajectory_settings,
         write_flows,
         write_trajectories,
     )
@@ -87,7 +86,7 @@ def test_every_videopure_cache_writer_gives_the_same_identity_for_the_same_input
         latents = encode_clips(model, CLIPS, batch_size=2)
         written = [write_latents(tmp_path / f"z{attempt}.h5", latents, VIDEO_IDS, model, UPSTREAM)]
         trajectory = compute_trajectories(VideoPure(model, **spec), torch.from_numpy(latents), batch_size=2)
-        settings = trajectory_settings({"type": "videopure", **spec})
+        settings = VideoPure.spec_trajectory({"type": "videopure", **spec})
         written.append(write_trajectories(tmp_path / f"t{attempt}.h5", trajectory, VIDEO_IDS, settings, UPSTREAM))
         flows = compute_flows(build_flow_model(spec["flow"]), CLIPS, latents.shape[-2:], batch_size=2)
         written.append(write_flows(tmp_path / f"f{attempt}.h5", flows, VIDEO_IDS, spec["flow"], UPSTREAM))

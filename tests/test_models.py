@@ -8,7 +8,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,13 @@ from videopure.models.mmaction import (
     load_model_config,
     zoo_weights_url,
 )
-from videopure.models.mmaction import test_clip_settings as clip_settings  # not a pytest test
-from videopure.models.train import add_pixel_noise, jitter_colors, mix_reconstructions, train_classifier
+from videopure.models.train import (
+    ClassifierTraining,
+    add_pixel_noise,
+    jitter_colors,
+    mix_reconstructions,
+    train_classifier,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_NL = REPO / "config/models/smoke_nl.py"
@@ -80,14 +85,6 @@ def test_non_local_blocks_start_as_identity():
         assert block.theta.conv.weight.std() < 0.05
 
 
-def test_clip_settings_of_mini_and_paper_configs():
-    assert clip_settings(load_model_config(REPO / "config/models/mini_nl.py")) == {
-        "clip_len": 16, "frame_interval": 1, "short_side": 64, "crop_size": 64, "pipeline": "test",
-    }  # fmt: skip
-    # The zoo's test pipeline is 10 clips x ThreeCrop; the paper's one 32x224x224 clip is 'val'.
-    assert clip_settings(load_model_config(PAPER_NL)) == {
-        "clip_len": 32, "frame_interval": 2, "short_side": 256, "crop_size": 224, "pipeline": "val",
-    }  # fmt: skip
 
 
 # --- classifier.py -----------------------------------------------------------------------------
@@ -226,7 +223,7 @@ def test_class_count_and_order_mismatch(saved, tmp_path):
 def test_every_rule_loads_recognizers_with_the_dataset_class_names(saved):
     """The rules' loader (``load_classifier``) requires the dataset's class names: a checkpoint of
     another class order is refused naming the checkpoint and its config key; no names is an error."""
-    from videopure.evaluation.robust import load_classifier
+    from videopure.evaluation.loading import load_classifier
 
     _, path = saved
     config = {"datasets": {"d": {"classifiers": {"NL": {"config": str(SMOKE_NL)}}}}}
@@ -357,15 +354,14 @@ def test_reconstructions_replace_whole_clips_with_the_given_probability():
 
 def test_reconstruction_mixing_needs_the_matching_reconstructed_split(tmp_path):
     train, val = moving_bars(4, seed=0), moving_bars(2, seed=1)
-    kwargs = dict(
-        epochs=1, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, seed=0, threads=1
+    training = ClassifierTraining(
+        epochs=1, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, vae_reconstructions=0.5,
+        seed=0,
     )  # fmt: skip
     with pytest.raises(ValueError, match="no reconstructed train split"):
-        train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", vae_reconstructions=0.5, **kwargs)
+        train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, threads=1)
     with pytest.raises(ValueError, match="does not match the train split"):
-        train_classifier(
-            SMOKE_SLOWFAST, train, val, tmp_path / "b", vae_reconstructions=0.5, frames_reconstructed=val, **kwargs
-        )
+        train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", training, frames_reconstructed=val, threads=1)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -373,18 +369,19 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
     train, val = moving_bars(8, seed=0), moving_bars(2, seed=1)
     brighter = np.clip(train.frames.astype(int) + 20, 0, 255).astype(np.uint8)
     reconstructed = Split(brighter, train.labels, train.class_names)
-    kwargs = dict(
-        epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, seed=5, threads=2,
-        vae_reconstructions=0.5, frames_reconstructed=reconstructed,
+    training = ClassifierTraining(
+        epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, vae_reconstructions=0.5,
+        seed=5,
     )  # fmt: skip
-    first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", frames_test=val, **kwargs)
-    second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", **kwargs)
+    kwargs = dict(threads=2, frames_reconstructed=reconstructed)
+    first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, frames_test=val, **kwargs)
+    second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", training, **kwargs)
     assert [h["loss"] for h in first["history"]] == [h["loss"] for h in second["history"]]
     on_disk = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert on_disk["history"] == first["history"] and len(on_disk["history"]) == 2
     assert {"val_acc", "test_acc", "param_count", "train_seconds", "threads", "machine"} <= set(on_disk)
     assert on_disk["vae_reconstructions"] == 0.5
-    without = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "d", **(kwargs | {"vae_reconstructions": 0.0}))
+    without = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "d", replace(training, vae_reconstructions=0.0), **kwargs)
     assert without["history"][0]["loss"] != first["history"][0]["loss"]  # the reconstructions were trained on
     x = torch.from_numpy(val.frames).permute(0, 1, 4, 2, 3).float() / 255
     a = load_recognizer(SMOKE_SLOWFAST, tmp_path / "a" / "checkpoint.pth", train.class_names)
@@ -392,4 +389,4 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
     with pytest.raises(ValueError, match="val split has classes"):
-        train_classifier(SMOKE_NL, train, Split(val.frames, val.labels, ["A", "B", "C"]), tmp_path / "c", **kwargs)
+        train_classifier(SMOKE_NL, train, Split(val.frames, val.labels, ["A", "B", "C"]), tmp_path / "c", training, **kwargs)

@@ -95,11 +95,11 @@ READ_KEY = """
 from pathlib import Path
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:
-    value = ctx.config
-    for part in snakemake.params.key.split("."):
+with stage(snakemake) as job:
+    value = job.config
+    for part in job.params.key.split("."):
         value = value[part]
-    Path(snakemake.output[0]).write_text(repr(value))
+    Path(job.output[0]).write_text(repr(value))
 """
 
 

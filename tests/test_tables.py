@@ -52,10 +52,13 @@ def test_variant_accuracy_averages_over_clips_and_draws_of_every_source(tmp_path
         "pgd_bpda/votes": np.array([[0, 1], [0, 1], [0, 1], [0, 1]]),
     }
     sources = ["clean", "pgd", "pgd_bpda"]
-    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params={"defense_settings": {"tstar": 2}, "sources": sources})
+    attacks = {"pgd": {"attack": {"name": "pgd", "steps": 5}, "gradient": "exact (bare recognizer)"},
+               "pgd_bpda": {"attack": {"name": "pgd", "steps": 5}, "gradient": "bpda"}}
+    params = {"defense_settings": {"tstar": 2}, "sources": sources, "attacks": attacks}
+    write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params=params)
     row = read_variant_accuracy(tmp_path / "p.h5")
     assert row.accuracy == {"clean": 7 / 8, "pgd": 2 / 8, "pgd_bpda": 2 / 8}
-    assert row.clips == 4 and row.defense_settings == {"tstar": 2}
+    assert row.clips == 4 and row.defense_settings == {"tstar": 2} and row.attacks == attacks
 
 
 ADAPTIVE_THROUGH_DIFFUSION = ("PGD+BPDA", "TT+BPDA", "EOT+BPDA", "PGD+DiffAttack")
@@ -92,7 +95,7 @@ def test_ablation_rows_mark_robust_acc_not_run_when_pgd_bpda_through_the_variant
 
     labels = np.array([0, 1])
     votes = {"clean/votes": np.array([[0], [1]]), "pgd/votes": np.array([[0], [0]])}
-    params = {"defense_settings": {"tstar": 2}, "sources": ["clean", "pgd"]}
+    params = {"defense_settings": {"tstar": 2}, "sources": ["clean", "pgd"], "attacks": {"pgd": {"attack": {}, "gradient": "exact"}}}
     write_h5(tmp_path / "p.h5", {"labels": labels, **votes}, params=params)
     row = read_variant_accuracy(tmp_path / "p.h5")
     assert row.accuracy == {"clean": 1.0, "pgd": 0.5}

@@ -406,7 +406,6 @@ def test_cached_trajectory_and_flow_give_the_same_candidates(model, tmp_path):
         compute_trajectories,
         read_flows,
         read_trajectories,
-        trajectory_settings,
         write_flows,
         write_trajectories,
     )
@@ -420,7 +419,7 @@ def test_cached_trajectory_and_flow_give_the_same_candidates(model, tmp_path):
         swept = VideoPure(model, alpha_s=-8.0, lambda_spa=100.0, candidate=2)
         torch.testing.assert_close(swept.trajectory(z0).states, purifier.trajectory(z0).states, rtol=0, atol=0)
     ids = np.array(["a", "b", "c"])
-    settings = trajectory_settings({"type": "videopure"})
+    settings = VideoPure.spec_trajectory({"type": "videopure"})
     upstream = {"latents": "z", "diffusion_model": model.identity}
     write_trajectories(tmp_path / "t.h5", compute_trajectories(purifier, z0, batch_size=3), ids, settings, upstream)
     flow_spec = {"type": "dis"}

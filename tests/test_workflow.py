@@ -535,7 +535,7 @@ def test_tables_6_11_and_12_are_table1s_cells_at_its_setting_and_their_own_attac
     import torch
 
     from videopure.attacks import scale_l2_eps
-    from videopure.evaluation.robust import load_classifier
+    from videopure.evaluation.loading import load_classifier
 
     results = smoke_ablations / "results"
     table1 = pd.read_csv(results / "table1.csv", dtype=str, keep_default_na=False).set_index("Defense")
@@ -596,7 +596,7 @@ def test_table3_transfers_tt_mi_from_the_surrogate_and_votes_every_column_on_its
     those clips, recomputed here, and the Average of one transfer is that transfer."""
     import torch
 
-    from videopure.evaluation.robust import load_classifier
+    from videopure.evaluation.loading import load_classifier
     from videopure.params import file_digest
 
     results = smoke_ablations / "results"
@@ -923,7 +923,7 @@ def test_a_new_defense_needs_one_class_and_one_config_entry_and_the_identity_sco
 def test_gpu_script_recomputes_the_adaptive_cells_through_diffusion_as_the_rules_do(smoke_filled, tmp_path):
     """benchmarks/gpu_table1.sh packs a CPU run and, without Snakemake, computes the cells the CPU
     did not run; on the whole evaluation set (one attack batch, as the rules') they are Table I's."""
-    from videopure.evaluation.robust import COLUMNS_BY_SLUG
+    from videopure.evaluation.columns import COLUMNS_BY_SLUG
     from videopure.paths import adaptive_file, predictions_file
 
     workdir = make_workdir(tmp_path / "cpu_run")

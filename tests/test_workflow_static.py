@@ -50,7 +50,7 @@ def rule_blocks() -> dict[str, str]:
 def declares_threads(blocks: dict[str, str], name: str) -> bool:
     """Whether a rule, or the rule it derives from, declares its torch threads as a resource."""
     base = re.match(r"use rule\s+(\w+)", blocks[name])
-    return "cpu_threads=THREADS" in blocks[name] or bool(base and declares_threads(blocks, base.group(1)))
+    return "cpu_threads=PLAN.threads" in blocks[name] or bool(base and declares_threads(blocks, base.group(1)))
 
 
 def test_every_rule_has_log_and_benchmark():
@@ -74,7 +74,7 @@ def test_every_rule_passes_its_scripts_config_keys_as_params():
             assert block.startswith("use rule") or "script:" not in block, f"rule {name}"
             continue
         scripts.add(script.group(1))
-        assert f'config=stage_config("{script.group(1)}")' in block, f"rule {name} passes no stage_config"
+        assert f'config=PLAN.stage_config("{script.group(1)}")' in block, f"rule {name} passes no stage_config"
     on_disk = {path.stem for path in (REPO / "workflow" / "scripts").glob("*.py")}
     assert scripts == on_disk == set(STAGE_CONFIG)
 

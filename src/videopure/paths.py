@@ -3,6 +3,25 @@
 from __future__ import annotations
 
 
+def result_file(name: str) -> str:
+    """A table's, figure's or report's file in results/ (``table1.csv``, ``fig2.png``, ``claims.md``)."""
+    return f"results/{name}"
+
+
+def generated_videos_dir(dataset: str) -> str:
+    """The videos rule generate_videos writes for a generated dataset (mini, smoke)."""
+    return f"data/{dataset}/videos"
+
+
+def generated_class_index(dataset: str) -> str:
+    return f"data/{dataset}/annotations/classInd.txt"
+
+
+def generated_split_list(dataset: str, split: str) -> str:
+    """A generated dataset's split list, in UCF-101's format (rule generate_videos)."""
+    return f"data/{dataset}/annotations/{split}list01.txt"
+
+
 def frames_file(dataset: str, split: str) -> str:
     return f"results/frames/{dataset}/{split}.h5"
 
@@ -15,6 +34,11 @@ def reconstructed_frames_file(dataset: str, split: str) -> str:
 def trained_checkpoint(dataset: str, model: str) -> str:
     """The recognizer rule train_classifier writes (mmaction2 format)."""
     return f"results/models/{dataset}-{model}/checkpoint.pth"
+
+
+def trained_classifier_metrics(dataset: str, model: str) -> str:
+    """The training curve and accuracies of the recognizer rule train_classifier writes."""
+    return f"results/models/{dataset}-{model}/metrics.json"
 
 
 def classifier_checkpoint(config: dict, dataset: str, model: str) -> str:
@@ -123,6 +147,16 @@ def trained_flow_weights(dataset: str) -> str:
     return f"results/models/{dataset}-raft_small.pth"
 
 
+def trained_flow_metrics(dataset: str) -> str:
+    """What rule train_flow measured of its raft_small (end-point errors, training curve)."""
+    return f"results/models/{dataset}-raft_small.json"
+
+
+def flow_checks_file(dataset: str) -> str:
+    """End-point errors of every checked flow model on the test split's ground truth (rule flow_checks)."""
+    return f"results/models/{dataset}-flow-checks.json"
+
+
 def flow_file(dataset: str, slug: str, source: str) -> str:
     """The latent-size flow of one clip file under one flow model (rule flow)."""
     return f"results/flow/{dataset}/{slug}/{source}.h5"
@@ -131,3 +165,14 @@ def flow_file(dataset: str, slug: str, source: str) -> str:
 def graybox_checks_file(dataset: str) -> str:
     """Standard Acc and Robust Acc* of the reference defenses under gray-box PGD (rule graybox_checks)."""
     return f"results/models/{dataset}-graybox-checks.json"
+
+
+def speed_report_file(dataset: str, model: str) -> str:
+    """Seconds per clip of DiffPure_DDPM and VideoPure, counted UNet calls and decodes (rule
+    purification_speed; Table X)."""
+    return f"results/speed/{dataset}-{model}.json"
+
+
+def gradient_checks_file(dataset: str, model: str) -> str:
+    """The VideoPure row's gradient checks on one recognizer (rule gradient_checks)."""
+    return f"results/diagnostics/{dataset}-{model}-gradients.json"

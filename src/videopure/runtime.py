@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import platform
-import random
 import signal
 import sys
 import threading
@@ -16,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from videopure.config import ConfigError, validate_config
+from videopure.machine import machine_description, resolve_device, seed_everything
 from videopure.params import restrict_config
 
 log = logging.getLogger("videopure")
@@ -27,36 +26,17 @@ log = logging.getLogger("videopure")
 
 @dataclass(frozen=True)
 class StageContext:
-    """What a stage needs from its Snakemake job."""
+    """What a stage needs from its Snakemake job: its files, parameters and wildcards as Snakemake
+    gives them, the config keys it declares, its threads and device."""
 
     config: Mapping[str, Any]
     """The config keys the rule declares (its ``params.config``); reading another is an error."""
     threads: int
     device: torch.device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("config key 'device' is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def machine_description() -> str:
-    """A one-line description of where numbers were measured (kept beside every timing)."""
-    cpu = platform.processor() or platform.machine()
-    text = f"{platform.system()} {platform.machine()} {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}"
-    if torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name(0)}"
-    return text
+    input: Any
+    output: Any
+    params: Any
+    wildcards: Any
 
 
 def software_versions() -> dict[str, str]:
@@ -126,8 +106,8 @@ def stage(snakemake) -> Iterator[StageContext]:
 
     Usage in ``workflow/scripts/*.py``::
 
-        with stage(snakemake) as ctx:
-            ...
+        with stage(snakemake) as job:  # noqa: F821 (Snakemake defines ``snakemake`` in the script)
+            frames = load_frames(job.input.frames, ...)
     """
     log_path = snakemake.log[0]
     os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
@@ -145,20 +125,24 @@ def stage(snakemake) -> Iterator[StageContext]:
             declared = snakemake.params.get("config")
             if declared is None:
                 raise ConfigError(
-                    f"rule {snakemake.rule} passes no params.config: give it config=stage_config(<script>) "
-                    "(workflow/rules/common.smk), so its job sees only the config keys Snakemake records"
+                    f"rule {snakemake.rule} passes no params.config: give it config=PLAN.stage_config(<script>) "
+                    "(videopure.plan), so its job sees only the config keys Snakemake records"
                 )
             threads = int(snakemake.threads)
             torch.set_num_threads(threads)
             seed_everything(config["seed"])
-            ctx = StageContext(
+            job = StageContext(
                 config=restrict_config(config, declared, snakemake.rule),
                 threads=threads,
                 device=resolve_device(config["device"]),
+                input=snakemake.input,
+                output=snakemake.output,
+                params=snakemake.params,
+                wildcards=snakemake.wildcards,
             )
-            log.info("rule %s on %s; threads=%d device=%s", snakemake.rule, machine_description(), threads, ctx.device)
+            log.info("rule %s on %s; threads=%d device=%s", snakemake.rule, machine_description(), threads, job.device)
             log.info("inputs: %s", list(snakemake.input))
-            yield ctx
+            yield job
             log.info("outputs: %s", list(snakemake.output))
         except BaseException:
             log.exception("rule %s failed", snakemake.rule)

@@ -8,18 +8,18 @@
 
 rule attack_graybox:
     input:
-        unpack(recognizer_inputs),
+        unpack(PLAN.recognizer_inputs),
     output:
         [graybox_file("{dataset}", "{model}", column) for column in GRAYBOX_SLUGS],
     log:
         "logs/attack_graybox/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/attack_graybox/{dataset}/{model}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("attack"),
+        config=PLAN.stage_config("attack"),
         columns=GRAYBOX_SLUGS,
     script:
         "../scripts/attack.py"
@@ -27,7 +27,7 @@ rule attack_graybox:
 
 rule attack_adaptive:
     input:
-        unpack(adaptive_inputs),
+        unpack(PLAN.adaptive_inputs),
     output:
         [
             adaptive_file("{dataset}", "{model}", "{defense}", column)
@@ -38,14 +38,14 @@ rule attack_adaptive:
     benchmark:
         "results/benchmarks/attack_adaptive/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in DEFENSES),
-    threads: THREADS
+        defense=one_of(PLAN.defenses),
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("attack"),
+        config=PLAN.stage_config("attack"),
         columns=ADAPTIVE_SLUGS,
-        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
+        defense=PLAN.defense_spec,
     script:
         "../scripts/attack.py"
 
@@ -60,7 +60,7 @@ use rule attack_adaptive as attack_variant with:
     benchmark:
         "results/benchmarks/attack_variant/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in VARIANTS) or "^$",
+        defense=one_of(PLAN.variants),
     params:
         columns=["pgd_bpda"],
 
@@ -77,7 +77,7 @@ use rule attack_adaptive as attack_full_gradient with:
     benchmark:
         "results/benchmarks/attack_full_gradient/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in FULL_GRADIENT_DEFENSES) or "^$",
+        defense=one_of(PLAN.full_gradient_defenses),
     params:
         columns=FULL_GRADIENT_SLUGS,
 
@@ -87,7 +87,7 @@ use rule attack_adaptive as attack_full_gradient with:
 # through a defense ("None": gray-box).
 use rule attack_adaptive as attack_setting with:
     input:
-        unpack(setting_attack_inputs),
+        unpack(PLAN.setting_attack_inputs),
     output:
         setting_attack_file(
             "{dataset}", "{model}", "{defense}", "{column}", "{setting}"
@@ -97,19 +97,19 @@ use rule attack_adaptive as attack_setting with:
     benchmark:
         "results/benchmarks/attack_setting/{dataset}/{model}/{setting}/{defense}/{column}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in SETTING_DEFENSES),
-        column="|".join(SETTING_COLUMNS),
+        defense=one_of(PLAN.setting_defenses),
+        column=one_of(SETTING_COLUMNS),
         setting=SLUG_WILDCARD,
     params:
         columns=lambda wildcards: [wildcards.column],
-        attacked_flow=attacked_flow,
+        attacked_flow=PLAN.attacked_flow,
 
 
 # Table II: AutoAttack's APGD-CE and APGD-DLR through one defense, on a subset of the evaluation
 # set, and the defense's votes on their clips; saved after every batch, so it resumes.
 rule autoattack:
     input:
-        unpack(adaptive_inputs),
+        unpack(PLAN.adaptive_inputs),
     output:
         autoattack_file("{dataset}", "{model}", "{defense}"),
     log:
@@ -117,12 +117,12 @@ rule autoattack:
     benchmark:
         "results/benchmarks/autoattack/{dataset}/{model}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in AUTOATTACK.defenses),
-    threads: THREADS
+        defense=one_of(PLAN.autoattack.defenses),
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("autoattack"),
-        defense=lambda wildcards: DEFENSES[wildcards.defense],
+        config=PLAN.stage_config("autoattack"),
+        defense=lambda wildcards: PLAN.defenses[wildcards.defense],
     script:
         "../scripts/autoattack.py"

@@ -3,11 +3,11 @@
 
 rule generate_videos:
     output:
-        videos=directory("data/{dataset}/videos"),
-        class_index="data/{dataset}/annotations/classInd.txt",
-        split_lists=expand(
-            "data/{{dataset}}/annotations/{split}list01.txt", split=GENERATED_SPLITS
-        ),
+        videos=directory(generated_videos_dir("{dataset}")),
+        class_index=generated_class_index("{dataset}"),
+        split_lists=[
+            generated_split_list("{dataset}", split) for split in GENERATED_SPLITS
+        ],
         flow=[ground_truth_flow_file("{dataset}", split) for split in GENERATED_SPLITS],
     log:
         "logs/generate_videos/{dataset}.log",
@@ -15,25 +15,25 @@ rule generate_videos:
         "results/benchmarks/generate_videos/{dataset}.tsv"
     threads: 1
     params:
-        config=stage_config("generate_videos"),
-        flow_step=generated_flow_step,
+        config=PLAN.stage_config("generate_videos"),
+        flow_step=PLAN.generated_flow_step,
     script:
         "../scripts/generate_videos.py"
 
 
 rule frames:
     input:
-        unpack(annotation_inputs),
+        unpack(PLAN.annotation_inputs),
     output:
         frames_file("{dataset}", "{split}"),
     log:
         "logs/frames/{dataset}/{split}.log",
     benchmark:
         "results/benchmarks/frames/{dataset}/{split}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("frames"),
+        config=PLAN.stage_config("frames"),
     script:
         "../scripts/frames.py"

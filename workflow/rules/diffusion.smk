@@ -14,11 +14,11 @@ rule train_vae:
         "logs/train_vae/{dataset}.log",
     benchmark:
         "results/benchmarks/train_vae/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("train_vae"),
+        config=PLAN.stage_config("train_vae"),
     script:
         "../scripts/train_vae.py"
 
@@ -33,11 +33,11 @@ rule train_unet:
         "logs/train_unet/{dataset}.log",
     benchmark:
         "results/benchmarks/train_unet/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("train_unet"),
+        config=PLAN.stage_config("train_unet"),
     script:
         "../scripts/train_unet.py"
 
@@ -45,7 +45,7 @@ rule train_unet:
 # One of Table V's image diffusion models (config table5.models without a path).
 rule train_image_model:
     input:
-        unpack(image_model_inputs),
+        unpack(PLAN.image_model_inputs),
     output:
         directory(trained_image_model_dir("{dataset}", "{image_model}")),
     log:
@@ -53,71 +53,71 @@ rule train_image_model:
     benchmark:
         "results/benchmarks/train_image_model/{dataset}-{image_model}.tsv"
     wildcard_constraints:
-        image_model="|".join(model.slug for model in TABLE5.image_models.values()),
-    threads: THREADS
+        image_model=one_of(model.slug for model in PLAN.table5.image_models.values()),
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("train_image_model"),
-        settings=lambda wildcards: TABLE5.by_slug(wildcards.image_model).training,
+        config=PLAN.stage_config("train_image_model"),
+        settings=lambda wildcards: PLAN.table5.by_slug(wildcards.image_model).training,
     script:
         "../scripts/train_image_model.py"
 
 
 rule diffusion_checks:
     input:
-        unpack(diffusion_checks_inputs),
+        unpack(PLAN.diffusion_checks_inputs),
     output:
         diffusion_checks_file("{dataset}"),
     log:
         "logs/diffusion_checks/{dataset}.log",
     benchmark:
         "results/benchmarks/diffusion_checks/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("diffusion_checks"),
-        models=lambda wildcards: classifier_names(wildcards.dataset),
+        config=PLAN.stage_config("diffusion_checks"),
+        models=PLAN.recognizers,
     script:
         "../scripts/diffusion_checks.py"
 
 
 rule graybox_checks:
     input:
-        unpack(graybox_checks_inputs),
+        unpack(PLAN.graybox_checks_inputs),
     output:
         graybox_checks_file("{dataset}"),
     log:
         "logs/graybox_checks/{dataset}.log",
     benchmark:
         "results/benchmarks/graybox_checks/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("graybox_checks"),
-        models=lambda wildcards: classifier_names(wildcards.dataset),
+        config=PLAN.stage_config("graybox_checks"),
+        models=PLAN.recognizers,
     script:
         "../scripts/graybox_checks.py"
 
 
 rule encode_clean:
     input:
-        frames=eval_frames,
+        frames=PLAN.eval_frames,
         evalset=evalset_file("{dataset}"),
-        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+        diffusion_model=PLAN.dataset_diffusion_model,
     output:
         clean_latents_file("{dataset}"),
     log:
         "logs/encode/{dataset}/clean.log",
     benchmark:
         "results/benchmarks/encode/{dataset}/clean.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("encode"),
+        config=PLAN.stage_config("encode"),
         source="clean",
     script:
         "../scripts/encode.py"
@@ -126,20 +126,20 @@ rule encode_clean:
 rule encode_graybox:
     input:
         clips=graybox_file("{dataset}", "{model}", "{attack}"),
-        frames=eval_frames,
+        frames=PLAN.eval_frames,
         evalset=evalset_file("{dataset}"),
-        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+        diffusion_model=PLAN.dataset_diffusion_model,
     output:
         graybox_latents_file("{dataset}", "{model}", "{attack}"),
     log:
         "logs/encode/{dataset}/{model}/{attack}.log",
     benchmark:
         "results/benchmarks/encode/{dataset}/{model}/{attack}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("encode"),
+        config=PLAN.stage_config("encode"),
         source=lambda wildcards: graybox_source(wildcards.model, wildcards.attack),
     script:
         "../scripts/encode.py"

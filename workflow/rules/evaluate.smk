@@ -3,29 +3,27 @@
 
 rule classify_clean:
     input:
-        frames=eval_frames,
-        checkpoint=lambda wildcards: checkpoint_path(wildcards.dataset, wildcards.model),
+        frames=PLAN.eval_frames,
+        checkpoint=PLAN.recognizer_checkpoint,
     output:
         clean_split_predictions("{dataset}", "{model}"),
     log:
         "logs/classify_clean/{dataset}/{model}.log",
     benchmark:
         "results/benchmarks/classify_clean/{dataset}/{model}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("classify_clean"),
-        classifier=lambda wildcards: DATASETS[wildcards.dataset]["classifiers"][
-            wildcards.model
-        ],
+        config=PLAN.stage_config("classify_clean"),
+        classifier=PLAN.classifier_spec,
     script:
         "../scripts/classify_clean.py"
 
 
 rule evaluation_set:
     input:
-        unpack(clean_predictions),
+        unpack(PLAN.clean_predictions),
     output:
         evalset_file("{dataset}"),
     log:
@@ -34,27 +32,27 @@ rule evaluation_set:
         "results/benchmarks/evaluation_set/{dataset}.tsv"
     threads: 1
     params:
-        config=stage_config("evaluation_set"),
+        config=PLAN.stage_config("evaluation_set"),
     script:
         "../scripts/evaluation_set.py"
 
 
 rule predict:
     input:
-        unpack(predict_inputs),
+        unpack(PLAN.predict_inputs),
     output:
         predictions_file("{dataset}", "{model}", "{defense}"),
     log:
         "logs/predict/{dataset}/{model}/{defense}.log",
     benchmark:
         "results/benchmarks/predict/{dataset}/{model}/{defense}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("predict"),
-        sources=row_sources,
-        defense=lambda wildcards: ALL_DEFENSES[wildcards.defense],
+        config=PLAN.stage_config("predict"),
+        sources=PLAN.row_sources,
+        defense=PLAN.defense_spec,
     script:
         "../scripts/predict.py"
 
@@ -63,7 +61,7 @@ rule predict:
 # radius, flow term), purified from scratch; at Table I's setting the tables read rule predict's row.
 use rule predict as predict_setting with:
     input:
-        unpack(setting_predict_inputs),
+        unpack(PLAN.setting_predict_inputs),
     output:
         setting_predictions_file("{dataset}", "{model}", "{defense}", "{setting}"),
     log:
@@ -71,17 +69,17 @@ use rule predict as predict_setting with:
     benchmark:
         "results/benchmarks/predict_setting/{dataset}/{model}/{setting}/{defense}.tsv"
     wildcard_constraints:
-        defense="|".join(re.escape(name) for name in SETTING_DEFENSES),
+        defense=one_of(PLAN.setting_defenses),
         setting=SLUG_WILDCARD,
     params:
-        sources=setting_sources,
+        sources=PLAN.setting_sources,
 
 
 # Table III: every column's votes on the black-box TT+MI clips crafted on recognizer {source}, in
 # one job per transfer (each defense purifies the clips from scratch).
 rule predict_transfer:
     input:
-        unpack(transfer_inputs),
+        unpack(PLAN.transfer_inputs),
     output:
         transfer_predictions_file("{dataset}", "{model}", "{source}", "{setting}"),
     log:
@@ -91,32 +89,32 @@ rule predict_transfer:
     wildcard_constraints:
         source="[A-Za-z0-9]+",
         setting=SLUG_WILDCARD,
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("predict_transfer"),
-        defenses=transfer_defenses,
+        config=PLAN.stage_config("predict_transfer"),
+        defenses=PLAN.transfer_defenses,
     script:
         "../scripts/predict_transfer.py"
 
 
 rule gradient_checks:
     input:
-        unpack(gradient_checks_inputs),
+        unpack(PLAN.gradient_checks_inputs),
     output:
-        "results/diagnostics/{dataset}-{model}-gradients.json",
+        gradient_checks_file("{dataset}", "{model}"),
     log:
         "logs/gradient_checks/{dataset}-{model}.log",
     benchmark:
         "results/benchmarks/gradient_checks/{dataset}-{model}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("gradient_checks"),
-        defense_name=lambda wildcards: ABLATIONS.defense,
-        defense=lambda wildcards: DEFENSES[ABLATIONS.defense],
+        config=PLAN.stage_config("gradient_checks"),
+        defense_name=lambda wildcards: PLAN.ablations.defense,
+        defense=lambda wildcards: PLAN.defenses[PLAN.ablations.defense],
         clips=config["diagnostics"]["gradient_clips"],
     script:
         "../scripts/gradient_checks.py"

@@ -4,25 +4,19 @@
 
 rule train_classifier:
     input:
-        unpack(reconstructed_train_input),
-        train=frames_file("{dataset}", "train"),
-        val=frames_file("{dataset}", "val"),
-        test=lambda wildcards: eval_frames(wildcards),
-        model_config=lambda wildcards: recognizer_spec(
-            config, wildcards.dataset, wildcards.model
-        )[1]["config"],
+        unpack(PLAN.train_classifier_inputs),
     output:
         checkpoint=trained_checkpoint("{dataset}", "{model}"),
-        metrics="results/models/{dataset}-{model}/metrics.json",
+        metrics=trained_classifier_metrics("{dataset}", "{model}"),
     log:
         "logs/train_classifier/{dataset}-{model}.log",
     benchmark:
         "results/benchmarks/train_classifier/{dataset}-{model}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("train_classifier"),
+        config=PLAN.stage_config("train_classifier"),
     script:
         "../scripts/train_classifier.py"
 
@@ -30,17 +24,17 @@ rule train_classifier:
 rule reconstruct_frames:
     input:
         frames=frames_file("{dataset}", "{split}"),
-        vae=lambda wildcards: vae_dir(wildcards.dataset),
+        vae=PLAN.dataset_vae,
     output:
         reconstructed_frames_file("{dataset}", "{split}"),
     log:
         "logs/reconstruct_frames/{dataset}/{split}.log",
     benchmark:
         "results/benchmarks/reconstruct_frames/{dataset}/{split}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("reconstruct_frames"),
+        config=PLAN.stage_config("reconstruct_frames"),
     script:
         "../scripts/reconstruct_frames.py"

@@ -6,8 +6,8 @@
 
 rule invert:
     input:
-        latents=source_latents,
-        diffusion_model=lambda wildcards: diffusion_model_dir(wildcards.dataset),
+        latents=PLAN.source_latents,
+        diffusion_model=PLAN.dataset_diffusion_model,
     output:
         trajectory_file("{dataset}", "{trajectory}", "{source}"),
     log:
@@ -15,21 +15,21 @@ rule invert:
     benchmark:
         "results/benchmarks/invert/{dataset}/{trajectory}/{source}.tsv"
     wildcard_constraints:
-        trajectory="|".join(re.escape(key) for key in TRAJECTORIES) or "^$",
+        trajectory=one_of(PLAN.trajectories),
         source="clean|[A-Za-z0-9]+/graybox/[a-z_]+",
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("invert"),
-        settings=lambda wildcards: TRAJECTORIES[wildcards.trajectory],
+        config=PLAN.stage_config("invert"),
+        settings=lambda wildcards: PLAN.trajectories[wildcards.trajectory],
     script:
         "../scripts/invert.py"
 
 
 rule flow:
     input:
-        unpack(flow_inputs),
+        unpack(PLAN.flow_inputs),
     output:
         flow_file("{dataset}", "{flow}", "{source}"),
     log:
@@ -37,14 +37,14 @@ rule flow:
     benchmark:
         "results/benchmarks/flow/{dataset}/{flow}/{source}.tsv"
     wildcard_constraints:
-        flow="|".join(re.escape(slug) for slug in FLOWS) or "^$",
+        flow=one_of(PLAN.flows),
         source="clean|[A-Za-z0-9]+/graybox/[a-z_]+",
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("flow"),
-        spec=lambda wildcards: FLOWS[wildcards.flow],
+        config=PLAN.stage_config("flow"),
+        spec=lambda wildcards: PLAN.flows[wildcards.flow],
         source=lambda wildcards: wildcards.source,
     script:
         "../scripts/flow.py"
@@ -56,34 +56,34 @@ rule train_flow:
         truth=ground_truth_flow_file("{dataset}", "train"),
     output:
         weights=trained_flow_weights("{dataset}"),
-        metrics="results/models/{dataset}-raft_small.json",
+        metrics=trained_flow_metrics("{dataset}"),
     log:
         "logs/train_flow/{dataset}.log",
     benchmark:
         "results/benchmarks/train_flow/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("train_flow"),
+        config=PLAN.stage_config("train_flow"),
     script:
         "../scripts/train_flow.py"
 
 
 rule flow_checks:
     input:
-        unpack(flow_checks_inputs),
+        unpack(PLAN.flow_checks_inputs),
     output:
-        "results/models/{dataset}-flow-checks.json",
+        flow_checks_file("{dataset}"),
     log:
         "logs/flow_checks/{dataset}.log",
     benchmark:
         "results/benchmarks/flow_checks/{dataset}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("flow_checks"),
-        flows=checked_flows,
+        config=PLAN.stage_config("flow_checks"),
+        flows=PLAN.checked_flows,
     script:
         "../scripts/flow_checks.py"

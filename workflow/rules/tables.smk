@@ -6,13 +6,7 @@
 
 rule table1:
     input:
-        evalsets=[evalset_file(dataset) for dataset in DATASETS],
-        clean=[
-            clean_split_predictions(dataset, model)
-            for dataset in DATASETS
-            for model in classifier_names(dataset)
-        ],
-        predictions=table1_predictions(),
+        unpack(PLAN.table1_inputs),
     output:
         csv=report(
             "results/table1.csv", caption="../report/table1.rst", category="Tables"
@@ -27,15 +21,15 @@ rule table1:
         "results/benchmarks/table1.tsv"
     threads: 1
     params:
-        config=stage_config("table1"),
-        diffusion_adaptive=diffusion_adaptive_params("results/table1.csv"),
+        config=PLAN.stage_config("table1"),
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/table1.csv"),
     script:
         "../scripts/table1.py"
 
 
 rule ablation_table:
     input:
-        unpack(ablation_predictions),
+        unpack(PLAN.ablation_predictions),
     output:
         csv=report(
             "results/{table}.csv",
@@ -49,11 +43,11 @@ rule ablation_table:
     benchmark:
         "results/benchmarks/{table}.tsv"
     wildcard_constraints:
-        table="|".join(ABLATION_TABLES),
+        table=one_of(ABLATION_TABLES),
     threads: 1
     params:
-        config=stage_config("ablation_table"),
-        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+        config=PLAN.stage_config("ablation_table"),
+        diffusion_adaptive=lambda wildcards: PLAN.diffusion_adaptive_params(
             f"results/{wildcards.table}.csv"
         ),
     script:
@@ -62,19 +56,19 @@ rule ablation_table:
 
 rule purification_speed:
     input:
-        unpack(speed_inputs),
+        unpack(PLAN.speed_inputs),
     output:
-        "results/speed/{dataset}-{model}.json",
+        speed_report_file("{dataset}", "{model}"),
     log:
         "logs/purification_speed/{dataset}-{model}.log",
     benchmark:
         "results/benchmarks/purification_speed/{dataset}-{model}.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("purification_speed"),
-        defenses=lambda wildcards: speed_defenses(),
+        config=PLAN.stage_config("purification_speed"),
+        defenses=lambda wildcards: PLAN.speed_defenses(),
         clips=config["diagnostics"]["speed_clips"],
     script:
         "../scripts/purification_speed.py"
@@ -82,7 +76,7 @@ rule purification_speed:
 
 rule table10:
     input:
-        lambda wildcards: speed_report(),
+        PLAN.speed_report,
     output:
         csv=report(
             "results/table10.csv", caption="../report/table10.rst", category="Tables"
@@ -94,14 +88,14 @@ rule table10:
         "results/benchmarks/table10.tsv"
     threads: 1
     params:
-        config=stage_config("table10"),
+        config=PLAN.stage_config("table10"),
     script:
         "../scripts/table10.py"
 
 
 rule sweep_figure:
     input:
-        unpack(sweep_predictions),
+        unpack(PLAN.sweep_predictions),
     output:
         png=report(
             "results/{figure}.png", caption="../report/figure.rst", category="Figures"
@@ -114,11 +108,11 @@ rule sweep_figure:
     benchmark:
         "results/benchmarks/{figure}.tsv"
     wildcard_constraints:
-        figure="|".join(FIGURES),
+        figure=one_of(FIGURES),
     threads: 1
     params:
-        config=stage_config("sweep_figure"),
-        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+        config=PLAN.stage_config("sweep_figure"),
+        diffusion_adaptive=lambda wildcards: PLAN.diffusion_adaptive_params(
             f"results/{wildcards.figure}.png"
         ),
     script:
@@ -127,7 +121,7 @@ rule sweep_figure:
 
 rule table2:
     input:
-        unpack(table2_inputs),
+        unpack(PLAN.table2_inputs),
     output:
         csv=report(
             "results/table2.csv", caption="../report/table2.rst", category="Tables"
@@ -140,8 +134,8 @@ rule table2:
         "results/benchmarks/table2.tsv"
     threads: 1
     params:
-        config=stage_config("table2"),
-        diffusion_adaptive=diffusion_adaptive_params("results/table2.csv"),
+        config=PLAN.stage_config("table2"),
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/table2.csv"),
     script:
         "../scripts/table2.py"
 
@@ -149,7 +143,7 @@ rule table2:
 # Table V: image diffusion models behind the diffusion baselines, beside the video model.
 rule table5:
     input:
-        unpack(table5_inputs),
+        unpack(PLAN.table5_inputs),
     output:
         csv=report(
             "results/table5.csv", caption="../report/table5.rst", category="Tables"
@@ -162,8 +156,8 @@ rule table5:
         "results/benchmarks/table5.tsv"
     threads: 1
     params:
-        config=stage_config("table5"),
-        diffusion_adaptive=diffusion_adaptive_params("results/table5.csv"),
+        config=PLAN.stage_config("table5"),
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/table5.csv"),
     script:
         "../scripts/table5.py"
 
@@ -171,7 +165,7 @@ rule table5:
 # Table III: black-box TT+MI transferred between recognizers, through every column's defense.
 rule table3:
     input:
-        table3_inputs,
+        PLAN.table3_inputs,
     output:
         csv=report(
             "results/table3.csv", caption="../report/table3.rst", category="Tables"
@@ -184,7 +178,7 @@ rule table3:
         "results/benchmarks/table3.tsv"
     threads: 1
     params:
-        config=stage_config("table3"),
+        config=PLAN.stage_config("table3"),
     script:
         "../scripts/table3.py"
 
@@ -193,7 +187,7 @@ rule table3:
 # gray-box PGD and PGD+BPDA at each setting, and the undefended recognizer (w/o Defense).
 rule budget_table:
     input:
-        lambda wildcards: [cell[2] for cell in budget_cells(wildcards.table)],
+        PLAN.budget_inputs,
     output:
         csv=report(
             "results/{table}.csv",
@@ -207,12 +201,12 @@ rule budget_table:
     benchmark:
         "results/benchmarks/{table}.tsv"
     wildcard_constraints:
-        table="|".join(BUDGET_TABLES),
+        table=one_of(PLAN.budget_tables),
     threads: 1
     params:
-        config=stage_config("budget_table"),
-        cells=lambda wildcards: budget_cells(wildcards.table),
-        diffusion_adaptive=lambda wildcards: diffusion_adaptive_params(
+        config=PLAN.stage_config("budget_table"),
+        cells=lambda wildcards: PLAN.budget_cells(wildcards.table),
+        diffusion_adaptive=lambda wildcards: PLAN.diffusion_adaptive_params(
             f"results/{wildcards.table}.csv"
         ),
     script:
@@ -221,7 +215,7 @@ rule budget_table:
 
 rule fig3:
     input:
-        unpack(fig3_inputs),
+        unpack(PLAN.fig3_inputs),
     output:
         png=report(
             "results/fig3.png", caption="../report/figure.rst", category="Figures"
@@ -235,15 +229,15 @@ rule fig3:
         "results/benchmarks/fig3.tsv"
     threads: 1
     params:
-        config=stage_config("fig3"),
-        diffusion_adaptive=diffusion_adaptive_params("results/fig3.png"),
+        config=PLAN.stage_config("fig3"),
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/fig3.png"),
     script:
         "../scripts/fig3.py"
 
 
 rule fig2:
     input:
-        unpack(fig2_inputs),
+        unpack(PLAN.fig2_inputs),
     output:
         png=report(
             "results/fig2.png", caption="../report/figure.rst", category="Figures"
@@ -255,19 +249,19 @@ rule fig2:
         "logs/fig2.log",
     benchmark:
         "results/benchmarks/fig2.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("fig2"),
-        purifiers=fig2_purifiers,
+        config=PLAN.stage_config("fig2"),
+        purifiers=PLAN.fig2_purifiers,
     script:
         "../scripts/fig2.py"
 
 
 rule fig4:
     input:
-        fig4_inputs,
+        PLAN.fig4_inputs,
     output:
         png=report(
             "results/fig4.png", caption="../report/figure.rst", category="Figures"
@@ -281,16 +275,16 @@ rule fig4:
         "results/benchmarks/fig4.tsv"
     threads: 1
     params:
-        config=stage_config("fig4"),
-        lines=fig4_lines,
-        diffusion_adaptive=diffusion_adaptive_params("results/fig4.png"),
+        config=PLAN.stage_config("fig4"),
+        lines=PLAN.fig4_lines,
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/fig4.png"),
     script:
         "../scripts/fig4.py"
 
 
 rule fig5a:
     input:
-        unpack(fig5a_inputs),
+        unpack(PLAN.fig5a_inputs),
     output:
         png=report(
             "results/fig5a.png", caption="../report/figure.rst", category="Figures"
@@ -302,14 +296,14 @@ rule fig5a:
         "logs/fig5a.log",
     benchmark:
         "results/benchmarks/fig5a.tsv"
-    threads: THREADS
+    threads: PLAN.threads
     resources:
-        cpu_threads=THREADS,
+        cpu_threads=PLAN.threads,
     params:
-        config=stage_config("fig5a"),
-        defense_name=lambda wildcards: FIG5A.defense,
-        defense=lambda wildcards: DEFENSES[FIG5A.defense],
-        diffusion_adaptive=diffusion_adaptive_params("results/fig5a.png"),
+        config=PLAN.stage_config("fig5a"),
+        defense_name=lambda wildcards: PLAN.fig5a.defense,
+        defense=lambda wildcards: PLAN.defenses[PLAN.fig5a.defense],
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/fig5a.png"),
     script:
         "../scripts/fig5a.py"
 
@@ -333,7 +327,7 @@ rule provenance:
         "results/benchmarks/provenance.tsv"
     threads: 1
     params:
-        config=stage_config("provenance"),
+        config=PLAN.stage_config("provenance"),
     script:
         "../scripts/provenance.py"
 
@@ -342,7 +336,7 @@ rule provenance:
 # computed from the tables and figures above and S2's unbounded attacks (config 'sanity').
 rule claims:
     input:
-        unpack(claims_inputs),
+        unpack(PLAN.claims_inputs),
     output:
         csv=report(
             "results/claims.csv", caption="../report/claims.rst", category="Claims"
@@ -357,8 +351,8 @@ rule claims:
         "results/benchmarks/claims.tsv"
     threads: 1
     params:
-        config=stage_config("claims"),
-        unbounded=lambda wildcards: sanity_cells(),
-        diffusion_adaptive=diffusion_adaptive_params("results/claims.csv"),
+        config=PLAN.stage_config("claims"),
+        unbounded=lambda wildcards: PLAN.sanity_cells(),
+        diffusion_adaptive=PLAN.diffusion_adaptive_params("results/claims.csv"),
     script:
         "../scripts/claims.py"

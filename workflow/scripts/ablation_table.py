@@ -2,34 +2,21 @@
 
 import json
 
-from videopure.cache import read_attrs, write_text_atomic
-from videopure.paths import adaptive_file
+from videopure.cache import write_text_atomic
 from videopure.runtime import stage
-from videopure.tables.ablations import ablation_caption, ablation_setup, build_ablation_table, read_variant_accuracy
-from videopure.tables.table1 import NOT_RUN, not_run_note, to_markdown
+from videopure.tables.ablations import ablation_caption, ablation_setup, build_ablation_table, variant_rows
+from videopure.tables.table1 import not_run_note, to_markdown
 
-with stage(snakemake) as ctx:  # noqa: F821
-    table_name = snakemake.wildcards.table  # noqa: F821
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
-    setup = ablation_setup(ctx.config)
-    accuracy, cells, clips = {}, [], None
-    for name, _ in setup.rows(table_name):
-        row = read_variant_accuracy(snakemake.input[name])  # noqa: F821
-        if clips is not None and row.clips != clips:
-            raise ValueError(f"{snakemake.input[name]} has {row.clips} clips, other rows {clips}; rerun predict")  # noqa: F821
-        clips, accuracy[name] = row.clips, row.accuracy
-        cell = {"defense": name, "defense_settings": row.defense_settings, "accuracy": row.accuracy, "clips": clips}
-        if "pgd_bpda" in row.accuracy:
-            attack = read_attrs(adaptive_file(setup.dataset, setup.model, name, "pgd_bpda"))[0]
-            cell["pgd_bpda"] = {"status": "measured", "attack": attack["attack"], "gradient": attack["gradient"]}
-        else:
-            cell["pgd_bpda"] = {"status": NOT_RUN, "reason": diffusion_adaptive["reason"],
-                                "fill_command": diffusion_adaptive["fill_command"]}
-        cells.append(cell)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    table_name = job.wildcards.table
+    diffusion_adaptive = job.params.diffusion_adaptive
+    setup = ablation_setup(job.config)
+    names = [name for name, _ in setup.rows(table_name)]
+    accuracy, cells, clips = variant_rows(job.input, names, diffusion_adaptive)
     table = build_ablation_table(setup, table_name, accuracy, clips)
-    caption = ablation_caption(setup, table_name, ctx.config["attack"])
+    caption = ablation_caption(setup, table_name, job.config["attack"])
     note = not_run_note(table, ["Defense"], diffusion_adaptive)
-    output = snakemake.output  # noqa: F821
+    output = job.output
     write_text_atomic(output.csv, table.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(table, caption, note))
     settings = {"caption": caption, "diffusion_adaptive": diffusion_adaptive, "cells": cells}

@@ -12,49 +12,37 @@ and 5 (a)).
 import numpy as np
 
 from videopure.cache import write_h5
-from videopure.defenses import DefendedClassifier
-from videopure.evaluation.robust import (
-    COLUMNS_BY_SLUG,
-    attack_settings,
-    load_classifier,
-    load_defense,
-    load_eval_clips,
-    run_attack,
-)
+from videopure.evaluation.attacking import attack_column
+from videopure.evaluation.columns import COLUMNS_BY_SLUG
+from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips
 from videopure.evaluation.settings import AttackSetting
 from videopure.params import file_digest
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    wildcards, inputs = snakemake.wildcards, snakemake.input  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    wildcards, inputs = job.wildcards, job.input
     name, model = wildcards.dataset, wildcards.model
-    data = load_eval_clips(ctx.config, name, inputs.frames, inputs.evalset)
+    data = load_eval_clips(job.config, name, inputs.frames, inputs.evalset)
     setting = AttackSetting.from_slug(wildcards.setting) if "setting" in wildcards.keys() else None
-    attacked_flow = snakemake.params.attacked_flow if "attacked_flow" in snakemake.params.keys() else None  # noqa: F821
+    attacked_flow = job.params.attacked_flow if "attacked_flow" in job.params.keys() else None
     if setting is not None:
-        data = data.subset(setting.clips, ctx.config["seed"])
-    classifier = load_classifier(ctx.config, name, model, inputs.checkpoint, data.class_names, ctx.device)
+        data = data.subset(setting.clips, job.config["seed"])
+    classifier = load_classifier(job.config, name, model, inputs.checkpoint, data.class_names, job.device)
     upstream = {**data.upstream, "checkpoint": file_digest(inputs.checkpoint)}
     params = {"dataset": name, "model": model}
     purifier = None
     if "defense" in wildcards.keys():
         diffusion_model = inputs.diffusion_model if "diffusion_model" in inputs.keys() else None
-        purifier = load_defense(ctx.config, snakemake.params.defense, ctx.device, diffusion_model)  # noqa: F821
+        purifier = load_defense(job.config, job.params.defense, job.device, diffusion_model)
         params.update(defense=wildcards.defense, defense_settings=purifier.settings())
         if diffusion_model is not None:
             upstream["diffusion_model"] = purifier.model.identity
-    clips, labels = data.clips.to(ctx.device), data.labels.to(ctx.device)
-    for slug, path in zip(snakemake.params.columns, snakemake.output):  # noqa: F821
-        column = COLUMNS_BY_SLUG[slug]
-        if purifier is None:
-            target, gradient = classifier, "exact (bare recognizer)"
-        else:
-            target = DefendedClassifier(classifier, purifier, gradient=column.gradient)
-            gradient = target.gradient
-        settings = attack_settings(
-            ctx.config["attack"], column, purifier, ctx.config["seed"], setting, tuple(clips.shape[1:]), attacked_flow
+    clips, labels = data.clips.to(job.device), data.labels.to(job.device)
+    for slug, path in zip(job.params.columns, job.output):
+        adversarial, trace, recorded = attack_column(
+            classifier, purifier, COLUMNS_BY_SLUG[slug], job.config["attack"], job.config["seed"], clips, labels,
+            setting, attacked_flow,
         )
-        adversarial, trace = run_attack(target, column, settings, clips, labels, ctx.config["attack"]["batch_size"])
         write_h5(
             path,
             {
@@ -64,7 +52,7 @@ with stage(snakemake) as ctx:  # noqa: F821
                 "index": data.index,
                 "loss_trace": trace.astype(np.float32),
             },
-            params={**params, "gradient": gradient, "column": column.name, "attack": {"name": column.attack, **settings}},
+            params={**params, **recorded},
             upstream=upstream,
             compression=None,
         )

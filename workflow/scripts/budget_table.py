@@ -4,18 +4,18 @@ the defenses' votes at each attack setting (rule predict_setting, or Table I's r
 import json
 
 from videopure.cache import write_text_atomic
-from videopure.evaluation.robust import read_source_votes
+from videopure.evaluation.voting import read_source_votes
 from videopure.evaluation.settings import AttackSetting
 from videopure.runtime import stage
 from videopure.tables.budgets import BudgetCell, budget_caption, budget_tables, build_budget_table, check_cell_attacks
 from videopure.tables.table1 import not_run_note, to_markdown
 
-with stage(snakemake) as ctx:  # noqa: F821
-    table = snakemake.wildcards.table  # noqa: F821
-    setup = budget_tables(ctx.config)[table]
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    table = job.wildcards.table
+    setup = budget_tables(job.config)[table]
+    diffusion_adaptive = job.params.diffusion_adaptive
     cells, draws, records = [], {}, []
-    for defense, slug, path in snakemake.params.cells:  # noqa: F821
+    for defense, slug, path in job.params.cells:
         labels, votes, params = read_source_votes(path, ("pgd",) if defense == "None" else ("pgd", "pgd_bpda"))
         attacks = {source: params["attacks"][source] for source in votes}
         cell = BudgetCell(defense, AttackSetting.from_slug(slug), labels, votes, attacks)
@@ -27,7 +27,7 @@ with stage(snakemake) as ctx:  # noqa: F821
     result = build_budget_table(setup, cells)
     caption = budget_caption(setup, cells, draws)
     keys = ["Defense", "eps"] if "eps" in result.columns else ["Defense"]
-    output = snakemake.output  # noqa: F821
+    output = job.output
     write_text_atomic(output.csv, result.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(result, caption, not_run_note(result, keys, diffusion_adaptive)))
     settings = {"caption": caption, "diffusion_adaptive": diffusion_adaptive, "cells": records}

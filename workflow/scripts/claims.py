@@ -20,22 +20,22 @@ from videopure.tables.claims import (
 from videopure.tables.ablations import ablation_setup
 from videopure.tables.sanity import read_unbounded_cells, sanity_table, unbounded_setup
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs = snakemake.input  # noqa: F821
-    params = snakemake.params  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs = job.input
+    params = job.params
     tables = {name: pd.read_csv(getattr(inputs, name), dtype=str, keep_default_na=False) for name in SOURCES if name in inputs.keys()}
     cells = json.loads(open(inputs.table1_settings).read())["cells"]
     gradients = {(c["dataset"], c["model"], c["defense"], c["column"]): c["gradient"] for c in cells if "gradient" in c}
     not_run = NotRun(params.diffusion_adaptive["reason"], params.diffusion_adaptive["fill_command"])
-    setup, ablations = unbounded_setup(ctx.config), ablation_setup(ctx.config)
+    setup, ablations = unbounded_setup(job.config), ablation_setup(job.config)
     claims_inputs = ClaimsInputs(
         tables, gradients, not_run, ablations.defense if ablations else "", (setup.dataset, setup.model),
         read_unbounded_cells(params.unbounded, not_run.why("PGD+BPDA through it")), setup.setting.label,
     )  # fmt: skip
     checks = evaluate_claims(claims_inputs)
     sanity = sanity_checks(claims_inputs)
-    caption = f"Claims report: which of the paper's claims hold on this build ({ctx.config['profile']} profile)"
-    output = snakemake.output  # noqa: F821
+    caption = f"Claims report: which of the paper's claims hold on this build ({job.config['profile']} profile)"
+    output = job.output
     write_text_atomic(output.csv, claims_table(checks).to_csv(index=False))
     write_text_atomic(output.sanity, sanity_table(sanity).to_csv(index=False))
     write_text_atomic(output.markdown, claims_markdown(claims_summary(checks), checks, sanity, caption))

@@ -2,14 +2,14 @@
 adversarial clip file, cached for every diffusion defense that purifies it."""
 
 from videopure.evaluation.latents import encode_clips, load_diffusion_model, write_latents
-from videopure.evaluation.robust import load_source_clips
+from videopure.evaluation.loading import load_source_clips
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs = snakemake.input  # noqa: F821
-    model = load_diffusion_model(ctx.config, inputs.diffusion_model, ctx.device)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs = job.input
+    model = load_diffusion_model(job.config, inputs.diffusion_model, job.device)
     clips, video_ids, upstream = load_source_clips(
-        ctx.config, snakemake.wildcards.dataset, inputs, snakemake.params.source  # noqa: F821
+        job.config, job.wildcards.dataset, inputs, job.params.source
     )
-    latents = encode_clips(model, clips, ctx.config["evaluation"]["batch_size"])
-    write_latents(snakemake.output[0], latents, video_ids, model, upstream)  # noqa: F821
+    latents = encode_clips(model, clips, job.config["evaluation"]["batch_size"])
+    write_latents(job.output[0], latents, video_ids, model, upstream)

@@ -5,24 +5,24 @@ differences from the adversarial clip, and the recognizer's prediction on each."
 import torch
 
 from videopure.cache import write_text_atomic
-from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips, read_attack_clips
+from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips, read_attack_clips
 from videopure.params import resolve_recognizer
 from videopure.plots.inversions import InversionGrid, fig2_caption, fig2_data, plot_fig2
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, output, specs = snakemake.input, snakemake.output, snakemake.params.purifiers  # noqa: F821
-    dataset, model = resolve_recognizer(ctx.config, "ablations")
-    data = load_eval_clips(ctx.config, dataset, inputs.frames, inputs.evalset)
-    classifier = load_classifier(ctx.config, dataset, model, inputs.checkpoint, data.class_names, ctx.device)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, output, specs = job.input, job.output, job.params.purifiers
+    dataset, model = resolve_recognizer(job.config, "ablations")
+    data = load_eval_clips(job.config, dataset, inputs.frames, inputs.evalset)
+    classifier = load_classifier(job.config, dataset, model, inputs.checkpoint, data.class_names, job.device)
     attack = read_attack_clips(inputs.pgd, data, model, "pgd")
-    shown = data.sample(ctx.config["figures"]["fig2"]["clips"], ctx.config["seed"])
+    shown = data.sample(job.config["figures"]["fig2"]["clips"], job.config["seed"])
     images = {"x_adv": attack.clips[shown]}
     for name, spec in specs.items():  # deterministic: no seed decides what they show
-        purifier = load_defense(ctx.config, spec, ctx.device, inputs.diffusion_model)
-        images[name] = purifier(images["x_adv"].to(ctx.device), gradient="none")[:, 0].cpu()
+        purifier = load_defense(job.config, spec, job.device, inputs.diffusion_model)
+        images[name] = purifier(images["x_adv"].to(job.device), gradient="none")[:, 0].cpu()
     with torch.no_grad():
-        predictions = {name: classifier(clips.to(ctx.device)).argmax(-1).cpu().numpy() for name, clips in images.items()}
+        predictions = {name: classifier(clips.to(job.device)).argmax(-1).cpu().numpy() for name, clips in images.items()}
     part = data.take(shown)
     table = fig2_data(part.clips, images, predictions, part.labels.numpy(), part.video_ids, data.class_names)
     grid = InversionGrid.from_clips(images)

@@ -8,10 +8,10 @@ from videopure.params import resolve_recognizer
 from videopure.plots.defenses import fig3_caption, fig3_data, plot_fig3
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, output = snakemake.input, snakemake.output  # noqa: F821
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
-    dataset, model = resolve_recognizer(ctx.config, "ablations")
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, output = job.input, job.output
+    diffusion_adaptive = job.params.diffusion_adaptive
+    dataset, model = resolve_recognizer(job.config, "ablations")
     table = pd.read_csv(inputs.table1, dtype=str, keep_default_na=False)
     traces, gradients, attack = {}, {}, None
     for defense in [key for key in inputs.keys() if key != "table1"]:

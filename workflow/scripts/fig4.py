@@ -6,18 +6,18 @@ from videopure.cache import read_h5, write_text_atomic
 from videopure.plots.defenses import fig4_caption, fig4_data, fig4_setup, plot_fig4
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    output = snakemake.output  # noqa: F821
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
-    setup = fig4_setup(ctx.config)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    output = job.output
+    diffusion_adaptive = job.params.diffusion_adaptive
+    setup = fig4_setup(job.config)
     traces, attacks = {}, {}
-    for path in snakemake.input:  # noqa: F821
+    for path in job.input:
         record = read_h5(path, keys=["loss_trace"])
         line = (record.params["column"], record.params["defense"])
         if record.params["attack"]["steps"] != setup.steps:
             raise ValueError(f"{path} ran {record.params['attack']['steps']} steps, Fig. 4 {setup.steps}; rerun its rule")
         traces[line], attacks[line] = record["loss_trace"], record.params
-    lines = snakemake.params.lines  # noqa: F821
+    lines = job.params.lines
     missing = [f"{defense} under {attack}" for defense, attack in lines if (attack, defense) not in traces]
     not_drawn = (
         f"Not drawn: {', '.join(missing)}, not run ({diffusion_adaptive['reason']}); "

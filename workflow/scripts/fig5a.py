@@ -4,28 +4,22 @@ as accuracy against the attack's steps."""
 
 from videopure.cache import read_attrs, write_text_atomic
 from videopure.defenses import DefendedClassifier
-from videopure.evaluation.robust import (
-    COLUMNS_BY_SLUG,
-    load_classifier,
-    load_defense,
-    load_eval_clips,
-    predict_defended,
-    read_attack_clips,
-    vote_accuracy,
-)
+from videopure.evaluation.columns import COLUMNS_BY_SLUG
+from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips, read_attack_clips
+from videopure.evaluation.voting import predict_defended, vote_accuracy
 from videopure.plots import plot_sweep
 from videopure.plots.sweeps import STEPS_METRICS, fig5a_caption, fig5a_points, fig5a_setup
 from videopure.runtime import stage
 from videopure.tables.table1 import NOT_RUN
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, output, config = snakemake.input, snakemake.output, ctx.config  # noqa: F821
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
-    setup = fig5a_setup(config, snakemake.params.defense_name)  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, output, config = job.input, job.output, job.config
+    diffusion_adaptive = job.params.diffusion_adaptive
+    setup = fig5a_setup(config, job.params.defense_name)
     data = load_eval_clips(config, setup.dataset, inputs.frames, inputs.evalset)
     data = data.subset(setup.clips, config["seed"])  # as rule attack_setting sampled them
-    classifier = load_classifier(config, setup.dataset, setup.model, inputs.checkpoint, data.class_names, ctx.device)
-    purifier = load_defense(config, snakemake.params.defense, ctx.device, inputs.diffusion_model)  # noqa: F821
+    classifier = load_classifier(config, setup.dataset, setup.model, inputs.checkpoint, data.class_names, job.device)
+    purifier = load_defense(config, job.params.defense, job.device, inputs.diffusion_model)
     defended = DefendedClassifier(classifier, purifier, gradient="none")
     evaluation = config["evaluation"]
     draws = evaluation["draws"] if purifier.stochastic else 1

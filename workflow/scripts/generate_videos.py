@@ -5,15 +5,15 @@ from pathlib import Path
 from videopure.data.synthetic import generate_dataset
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821 (snakemake is injected by the script directive)
-    generator = ctx.config["generator"]
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it) (snakemake is injected by the script directive)
+    generator = job.config["generator"]
     generate_dataset(
-        Path(snakemake.output.class_index).parents[1],  # noqa: F821
+        Path(job.output.class_index).parents[1],
         num_classes=generator["num_classes"],
         per_class=generator["per_class"],
         frames=generator["frames"],
         size=generator["size"],
         fps=generator["fps"],
-        seed=ctx.config["seed"],
-        flow_step=snakemake.params.flow_step,  # noqa: F821
+        seed=job.config["seed"],
+        flow_step=job.params.flow_step,
     )

@@ -9,11 +9,11 @@ from videopure.evaluation.latents import load_diffusion_model
 from videopure.evaluation.trajectories import compute_trajectories, write_trajectories
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, settings = snakemake.input, snakemake.params.settings  # noqa: F821
-    model = load_diffusion_model(ctx.config, inputs.diffusion_model, ctx.device)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, settings = job.input, job.params.settings
+    model = load_diffusion_model(job.config, inputs.diffusion_model, job.device)
     record = read_h5(inputs.latents, expect_upstream={"diffusion_model": model.identity})
     purifier = VideoPure(model, **settings)
-    trajectory = compute_trajectories(purifier, torch.from_numpy(record["latents"]), ctx.config["evaluation"]["batch_size"])
+    trajectory = compute_trajectories(purifier, torch.from_numpy(record["latents"]), job.config["evaluation"]["batch_size"])
     upstream = {"latents": record.identity, "diffusion_model": model.identity}
-    write_trajectories(snakemake.output[0], trajectory, record["video_ids"], settings, upstream)  # noqa: F821
+    write_trajectories(job.output[0], trajectory, record["video_ids"], settings, upstream)

@@ -8,7 +8,7 @@ import yaml
 from videopure.cache import write_text_atomic
 from videopure.runtime import software_versions, stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    output = snakemake.output  # noqa: F821
-    write_text_atomic(output.config, yaml.safe_dump(dict(snakemake.params.config), sort_keys=False))  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    output = job.output
+    write_text_atomic(output.config, yaml.safe_dump(dict(job.params.config), sort_keys=False))
     write_text_atomic(output.software, json.dumps(software_versions(), indent=1) + "\n")

@@ -8,20 +8,21 @@ import torch
 
 from videopure.cache import write_text_atomic
 from videopure.defenses import DefendedClassifier, VideoPure
-from videopure.evaluation.robust import load_classifier, load_defense, load_eval_clips
+from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips
 from videopure.evaluation.speed import time_defended, time_sweep_point
-from videopure.runtime import machine_description, stage
+from videopure.runtime import stage
+from videopure.machine import machine_description
 
-with stage(snakemake) as ctx:  # noqa: F821
-    wildcards, inputs, params = snakemake.wildcards, snakemake.input, snakemake.params  # noqa: F821
-    data = load_eval_clips(ctx.config, wildcards.dataset, inputs.frames, inputs.evalset)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    wildcards, inputs, params = job.wildcards, job.input, job.params
+    data = load_eval_clips(job.config, wildcards.dataset, inputs.frames, inputs.evalset)
     clips = data.clips[: params.clips]
     classifier = load_classifier(
-        ctx.config, wildcards.dataset, wildcards.model, inputs.checkpoint, data.class_names, ctx.device
+        job.config, wildcards.dataset, wildcards.model, inputs.checkpoint, data.class_names, job.device
     )
     report = {
         "machine": machine_description(),
-        "device": str(ctx.device),
+        "device": str(job.device),
         "threads": torch.get_num_threads(),
         "dataset": wildcards.dataset,
         "model": wildcards.model,
@@ -30,12 +31,12 @@ with stage(snakemake) as ctx:  # noqa: F821
     }
     (baseline_name, baseline_spec), (videopure_name, videopure_spec) = params.defenses.items()
     baseline = DefendedClassifier(
-        classifier, load_defense(ctx.config, baseline_spec, ctx.device, inputs.diffusion_model), gradient="none"
+        classifier, load_defense(job.config, baseline_spec, job.device, inputs.diffusion_model), gradient="none"
     )
     ours = DefendedClassifier(
-        classifier, load_defense(ctx.config, videopure_spec, ctx.device, inputs.diffusion_model), gradient="none"
+        classifier, load_defense(job.config, videopure_spec, job.device, inputs.diffusion_model), gradient="none"
     )
-    seed = ctx.config["seed"]
+    seed = job.config["seed"]
     # VideoPure with its full vote and with the early-exit vote, same UNet, same run.
     report["defenses"] = {
         baseline_name: time_defended(baseline, clips, seed),
@@ -52,4 +53,4 @@ with stage(snakemake) as ctx:  # noqa: F821
                                              "alpha_s": 2 * purifier.alpha_s})
     report["sweep_point"] = time_sweep_point(ours, new_point, clips)
     report["sweep_point_early_exit"] = time_sweep_point(ours, new_point, clips, early_exit=True)
-    write_text_atomic(snakemake.output[0], json.dumps(report, indent=1) + "\n")  # noqa: F821
+    write_text_atomic(job.output[0], json.dumps(report, indent=1) + "\n")

@@ -7,15 +7,15 @@ from videopure.diffusion.train import load_vae, reconstruct_frames
 from videopure.params import frames_params
 from videopure.runtime import stage
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, wildcards = snakemake.input, snakemake.wildcards  # noqa: F821
-    split = load_frames(inputs.frames, frames_params(ctx.config, wildcards.dataset, wildcards.split))
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, wildcards = job.input, job.wildcards
+    split = load_frames(inputs.frames, frames_params(job.config, wildcards.dataset, wildcards.split))
     params, _, _ = read_attrs(inputs.frames)
-    vae = load_vae(inputs.vae, ctx.device)
+    vae = load_vae(inputs.vae, job.device)
     write_h5(
-        snakemake.output[0],  # noqa: F821
+        job.output[0],
         {
-            "frames": reconstruct_frames(vae, split.frames, device=ctx.device, progress=True),
+            "frames": reconstruct_frames(vae, split.frames, device=job.device, progress=True),
             "labels": split.labels,
             "video_ids": split.video_ids,
             "class_names": list(split.class_names),

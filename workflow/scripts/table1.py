@@ -8,13 +8,13 @@ from videopure.cache import write_text_atomic
 from videopure.runtime import stage
 from videopure.tables.table1 import build_table1, collect_table1, not_run_note, table1_caption, to_markdown
 
-with stage(snakemake) as ctx:  # noqa: F821
-    diffusion_adaptive = snakemake.params.diffusion_adaptive  # noqa: F821
-    collected = collect_table1(ctx.config, diffusion_adaptive)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    diffusion_adaptive = job.params.diffusion_adaptive
+    collected = collect_table1(job.config, diffusion_adaptive)
     table = build_table1(collected.rows)
-    caption = table1_caption(ctx.config["attack"])
+    caption = table1_caption(job.config["attack"])
     note = not_run_note(table, ["Dataset", "Model", "Defense"], diffusion_adaptive)
-    output = snakemake.output  # noqa: F821
+    output = job.output
     write_text_atomic(output.csv, table.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(table, caption, note))
     write_text_atomic(output.clean, pd.DataFrame(collected.clean).to_csv(index=False))

@@ -9,8 +9,8 @@ from videopure.evaluation.speed import build_table10
 from videopure.runtime import stage
 from videopure.tables.table1 import to_markdown
 
-with stage(snakemake) as ctx:  # noqa: F821
-    report = json.loads(open(snakemake.input[0]).read())  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    report = json.loads(open(job.input[0]).read())
     table = pd.DataFrame(build_table10(report))
     caption = (
         f"Table X: seconds per clip (median of {len(next(iter(report['defenses'].values()))['seconds_per_clip'])}, "
@@ -19,5 +19,5 @@ with stage(snakemake) as ctx:  # noqa: F821
         f"with the early-exit vote (the same votes); {report['device']}, {report['threads']} threads: "
         f"{report['machine']}."
     )
-    write_text_atomic(snakemake.output.csv, table.to_csv(index=False))
-    write_text_atomic(snakemake.output.markdown, to_markdown(table, caption))
+    write_text_atomic(job.output.csv, table.to_csv(index=False))
+    write_text_atomic(job.output.markdown, to_markdown(table, caption))

@@ -8,10 +8,10 @@ from videopure.runtime import stage
 from videopure.tables.table1 import to_markdown
 from videopure.tables.table3 import Transfer, TransferCell, blackbox_table, build_table3, table3_caption
 
-with stage(snakemake) as ctx:  # noqa: F821
-    setup = blackbox_table(ctx.config)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    setup = blackbox_table(job.config)
     cells, records = [], []
-    for transfer, path in zip(setup.transfers, snakemake.input):  # noqa: F821
+    for transfer, path in zip(setup.transfers, job.input):
         record = read_h5(path, keys=["labels", *(f"{defense}/votes" for defense in setup.defenses)])
         made = Transfer(record.params["dataset"], record.params["source"], record.params["model"])
         if made != transfer:
@@ -22,7 +22,7 @@ with stage(snakemake) as ctx:  # noqa: F821
                         **{key: record.params[key] for key in ("attack", "defenses", "draws")}})  # fmt: skip
     table = build_table3(setup, cells)
     caption = table3_caption(setup, records[0]["attack"], records[0]["draws"])
-    output = snakemake.output  # noqa: F821
+    output = job.output
     write_text_atomic(output.csv, table.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(table, caption))
     write_text_atomic(output.settings, json.dumps({"caption": caption, "transfers": records}, indent=1) + "\n")

@@ -3,33 +3,22 @@ baselines on image diffusion models beside the video model (videopure.tables.tab
 
 import json
 
-from videopure.cache import read_attrs, write_text_atomic
+from videopure.cache import write_text_atomic
 from videopure.runtime import stage
-from videopure.tables.ablations import ablation_setup, read_variant_accuracy
-from videopure.tables.table1 import NOT_RUN, not_run_note, to_markdown
+from videopure.tables.ablations import ablation_setup, variant_rows
+from videopure.tables.table1 import not_run_note, to_markdown
 from videopure.tables.table5 import build_table5, describe_model, model_slug, table5_caption, table5_setup
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, diffusion_adaptive = snakemake.input, snakemake.params.diffusion_adaptive  # noqa: F821
-    setup = table5_setup(ctx.config, ablation_setup(ctx.config).defense)
-    accuracy, described, cells, clips = {}, {}, [], None
-    for label, _, name in setup.rows():
-        row = read_variant_accuracy(inputs[name])
-        if clips is not None and row.clips != clips:
-            raise ValueError(f"{inputs[name]} has {row.clips} clips, other rows {clips}; rerun predict")
-        clips, accuracy[name] = row.clips, row.accuracy
-        described[label] = describe_model(inputs[f"model_{model_slug(label)}"])
-        cell = {"defense": name, "defense_settings": row.defense_settings, "accuracy": row.accuracy, "clips": clips}
-        if "pgd_bpda" in row.accuracy:
-            cell["pgd_bpda"] = {"status": "measured", **read_attrs(inputs[name])[0]["attacks"]["pgd_bpda"]}
-        else:
-            cell["pgd_bpda"] = {"status": NOT_RUN, "reason": diffusion_adaptive["reason"],
-                                "fill_command": diffusion_adaptive["fill_command"]}  # fmt: skip
-        cells.append(cell)
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, diffusion_adaptive = job.input, job.params.diffusion_adaptive
+    setup = table5_setup(job.config, ablation_setup(job.config).defense)
+    rows = setup.rows()
+    accuracy, cells, clips = variant_rows(inputs, [name for _, _, name in rows], diffusion_adaptive)
+    described = {label: describe_model(inputs[f"model_{model_slug(label)}"]) for label, _, _ in rows}
     table = build_table5(setup, accuracy, described, clips)
-    caption = table5_caption(setup, ctx.config["attack"])
+    caption = table5_caption(setup, job.config["attack"])
     note = not_run_note(table, ["Diffusion Model", "Defense"], diffusion_adaptive)
-    output = snakemake.output  # noqa: F821
+    output = job.output
     write_text_atomic(output.csv, table.to_csv(index=False))
     write_text_atomic(output.markdown, to_markdown(table, caption, note))
     settings = {"caption": caption, "diffusion_adaptive": diffusion_adaptive, "cells": cells}

@@ -8,18 +8,19 @@ from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
 from videopure.diffusion.train import UNetTraining, train_unet
 from videopure.params import frames_params
-from videopure.runtime import machine_description, stage
+from videopure.runtime import stage
+from videopure.machine import machine_description
 
-with stage(snakemake) as ctx:  # noqa: F821
-    inputs, output = snakemake.input, Path(snakemake.output[0])  # noqa: F821
-    frames = load_frames(inputs.train, frames_params(ctx.config, snakemake.wildcards.dataset, "train"))  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    inputs, output = job.input, Path(job.output[0])
+    frames = load_frames(inputs.train, frames_params(job.config, job.wildcards.dataset, "train"))
     metrics = train_unet(
         frames.frames,
         Path(inputs.vae) if "vae" in inputs.keys() else None,
-        UNetTraining(**snakemake.params.settings),  # noqa: F821
+        UNetTraining(**job.params.settings),
         output,
-        seed=ctx.config["seed"],
-        device=ctx.device,
+        seed=job.config["seed"],
+        device=job.device,
     )
     metrics["machine"] = machine_description()
     write_text_atomic(output / "metrics.json", json.dumps(metrics, indent=1))

@@ -7,17 +7,18 @@ from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
 from videopure.diffusion.train import VAETraining, train_vae
 from videopure.params import frames_params
-from videopure.runtime import machine_description, stage
+from videopure.runtime import stage
+from videopure.machine import machine_description
 
-with stage(snakemake) as ctx:  # noqa: F821
-    name = snakemake.wildcards.dataset  # noqa: F821
-    frames = load_frames(snakemake.input.train, frames_params(ctx.config, name, "train"))  # noqa: F821
+with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
+    name = job.wildcards.dataset
+    frames = load_frames(job.input.train, frames_params(job.config, name, "train"))
     metrics = train_vae(
         frames.frames,
-        VAETraining(**ctx.config["diffusion"]["vae"]),
-        Path(snakemake.output[0]),  # noqa: F821
-        seed=ctx.config["seed"],
-        device=ctx.device,
+        VAETraining(**job.config["diffusion"]["vae"]),
+        Path(job.output[0]),
+        seed=job.config["seed"],
+        device=job.device,
     )
     metrics["machine"] = machine_description()
-    write_text_atomic(Path(snakemake.output[0]) / "metrics.json", json.dumps(metrics, indent=1))  # noqa: F821
+    write_text_atomic(Path(job.output[0]) / "metrics.json", json.dumps(metrics, indent=1))

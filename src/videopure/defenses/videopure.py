@@ -210,6 +210,40 @@ class VideoPure(DiffusionPurifier):
         self.detach_warped = detach_warped
         self.num_candidates = 1 if candidate is not None else tstar + 1
 
+    #: What a trajectory (:meth:`trajectory`) depends on, besides its input and model.
+    TRAJECTORY_SETTINGS = ("tstar", "num_inference_steps", "temporal_inversion")
+
+    @classmethod
+    def spec_settings(cls, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """A ``type: videopure`` spec's constructor arguments, with the defaults filled in."""
+        return {**cls.defaults(), **{key: value for key, value in spec.items() if key != "type"}}
+
+    @classmethod
+    def spec_flow(cls, spec: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The flow model spec the defense of ``spec`` runs, or None when its candidates do not depend on
+        the input's flow (:meth:`needs_flow`)."""
+        settings = cls.spec_settings(spec)
+        if not cls._loss_uses_flow(settings["optimize"], settings["lambda_temp"]):
+            return None
+        return dict(settings["flow"] or DEFAULT_FLOW)
+
+    @classmethod
+    def spec_trajectory(cls, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """What the trajectory of the defense of ``spec`` depends on (:data:`TRAJECTORY_SETTINGS`)."""
+        settings = cls.spec_settings(spec)
+        return {key: settings[key] for key in cls.TRAJECTORY_SETTINGS}
+
+    @classmethod
+    def spec_trajectory_key(cls, spec: Mapping[str, Any]) -> str | None:
+        """A name for the trajectory the defense of ``spec`` computes (``tstar~6_steps~50_temporal~true``),
+        under which it can be cached; None when the trajectory depends on the optimisation
+        (``replace_trajectory``), so no cache can stand in for it."""
+        if cls.spec_settings(spec)["replace_trajectory"]:
+            return None
+        trajectory = cls.spec_trajectory(spec)
+        temporal = str(trajectory["temporal_inversion"]).lower()
+        return f"tstar~{trajectory['tstar']}_steps~{trajectory['num_inference_steps']}_temporal~{temporal}"
+
     @classmethod
     def check_settings(cls, settings: Mapping[str, Any]) -> None:
         """Refuse bad constructor arguments (those given in ``settings``) before any model is loaded."""
@@ -387,7 +421,11 @@ class VideoPure(DiffusionPurifier):
 
     def needs_flow(self) -> bool:
         """Whether the candidates depend on the input's flow (L_temp is on)."""
-        return self.optimize and self.lambda_temp > 0
+        return self._loss_uses_flow(self.optimize, self.lambda_temp)
+
+    @staticmethod
+    def _loss_uses_flow(optimize: bool, lambda_temp: float) -> bool:
+        return optimize and lambda_temp > 0
 
     def _purify_latents(
         self,

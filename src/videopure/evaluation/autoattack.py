@@ -29,7 +29,7 @@ from videopure.attacks import build_attack
 from videopure.cache import StaleCacheError, read_h5, write_h5
 from videopure.defenses.defended import DefendedClassifier
 from videopure.defenses.registry import resolve_defense
-from videopure.evaluation.robust import predict_defended
+from videopure.evaluation.voting import predict_defended
 from videopure.params import resolve_recognizer, resolve_rows
 
 log = logging.getLogger(__name__)

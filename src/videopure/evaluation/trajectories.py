@@ -25,41 +25,9 @@ import torch
 from tqdm import tqdm
 
 from videopure.cache import read_h5, write_h5
-from videopure.defenses.videopure import DEFAULT_FLOW, Trajectory, VideoPure
+from videopure.defenses.videopure import Trajectory, VideoPure
 from videopure.flow import FlowModel, end_point_errors, latent_flow
 from videopure.params import file_digest
-
-TRAJECTORY_KEYS = ("tstar", "num_inference_steps", "temporal_inversion")
-
-
-def videopure_settings(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``type: videopure`` spec's constructor arguments with the defaults filled in."""
-    return {**VideoPure.defaults(), **{key: value for key, value in spec.items() if key != "type"}}
-
-
-def trajectory_key(spec: Mapping[str, Any]) -> str | None:
-    """The trajectory cache a VideoPure spec reads (``tstar~6_steps~50_temporal~true``), or None
-    when its trajectory depends on the optimisation (``replace_trajectory``)."""
-    settings = videopure_settings(spec)
-    if settings["replace_trajectory"]:
-        return None
-    temporal = str(settings["temporal_inversion"]).lower()
-    return f"tstar~{settings['tstar']}_steps~{settings['num_inference_steps']}_temporal~{temporal}"
-
-
-def trajectory_settings(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """What a trajectory depends on, besides its input and model."""
-    settings = videopure_settings(spec)
-    return {key: settings[key] for key in TRAJECTORY_KEYS}
-
-
-def flow_spec(spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The flow model spec a VideoPure spec uses, or None when its loss has no L_temp."""
-    settings = videopure_settings(spec)
-    if not settings["optimize"] or not settings["lambda_temp"]:
-        return None
-    return dict(settings["flow"] or DEFAULT_FLOW)
-
 
 def flow_slug(flow: Mapping[str, Any]) -> str:
     """A path component for a flow spec: the classical method's name, or ``raft_<digest>``."""

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 
 class VideoClassifier(nn.Module):
@@ -85,3 +87,21 @@ class VideoClassifier(nn.Module):
         """Logits (B, num_classes) of clips ``x`` (B, T, C, H, W), float in [0, 1]."""
         self._check_input(x)
         return self.recognizer(self.normalize(x), mode="tensor", stage="head")
+
+
+def uint8_clips_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(N,T,H,W,C) uint8 -> (N,T,C,H,W) float32 in [0,1], the pixel convention of the package."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+
+@torch.no_grad()
+def predict_logits(
+    classifier: nn.Module, frames: np.ndarray, batch_size: int = 16, device: torch.device | str = "cpu"
+) -> np.ndarray:
+    """Logits (N, classes) of a [0,1]-input video classifier on uint8 clips (N,T,H,W,C)."""
+    classifier.eval()
+    outputs = []
+    for start in tqdm(range(0, len(frames), batch_size), desc="classify", unit="batch"):
+        batch = uint8_clips_to_tensor(frames[start : start + batch_size]).to(device)
+        outputs.append(classifier(batch).float().cpu())
+    return torch.cat(outputs).numpy()

@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,11 +24,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from videopure.cache import write_text_atomic
-from videopure.evaluation.clean import predict_logits, uint8_clips_to_tensor
+from videopure.machine import machine_description
 from videopure.models.checkpoint import save_checkpoint
-from videopure.models.classifier import VideoClassifier
+from videopure.models.classifier import VideoClassifier, predict_logits, uint8_clips_to_tensor
 from videopure.models.mmaction import build_recognizer, load_model_config
-from videopure.runtime import machine_description
 
 log = logging.getLogger(__name__)
 
@@ -156,20 +156,36 @@ def accuracy(classifier: VideoClassifier, split: Frames, batch_size: int, device
     return float((logits.argmax(axis=1) == np.asarray(split.labels)).mean())
 
 
+@dataclass(frozen=True)
+class ClassifierTraining:
+    """The training schedule of a recognizer trained from random weights (config ``train`` and
+    ``seed``, whose schema holds the defaults).
+
+    AdamW with decoupled ``weight_decay`` under a one-cycle schedule peaking at ``lr``; ``epochs``
+    of ``batch_size`` clips (the last batch of an epoch may be smaller). Augmentation:
+    ``color_jitter`` is the strength of :func:`jitter_colors`, ``pixel_noise`` the largest noise std
+    of :func:`add_pixel_noise` and ``vae_reconstructions`` the probability of
+    :func:`mix_reconstructions` (0 disables each). ``seed`` seeds the initial weights, the batch
+    order and the augmentation.
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    color_jitter: float
+    pixel_noise: float
+    vae_reconstructions: float
+    seed: int
+
+
 def train_classifier(
     model_config: str | Path,
     frames_train: Frames,
     frames_val: Frames,
     out_dir: str | Path,
+    training: ClassifierTraining,
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    color_jitter: float,
-    pixel_noise: float,
-    vae_reconstructions: float,
-    seed: int,
     threads: int,
     class_names: Sequence[str] | None = None,
     frames_test: Frames | None = None,
@@ -183,18 +199,12 @@ def train_classifier(
         frames_train, frames_val: splits with ``.frames`` uint8 (N, T, H, W, C), ``.labels``
             and ``.class_names``; validation accuracy is measured after every epoch.
         out_dir: receives ``checkpoint.pth`` (mmaction2 format) and ``metrics.json``.
-        epochs, batch_size: the schedule; the last batch of an epoch may be smaller.
-        lr: peak learning rate of the one-cycle schedule (AdamW).
-        weight_decay: AdamW's decoupled weight decay.
-        color_jitter: strength of :func:`jitter_colors` (0 disables it).
-        pixel_noise: the largest noise std of :func:`add_pixel_noise` (0 disables it).
-        vae_reconstructions: the probability of :func:`mix_reconstructions` (0 disables it).
-        seed: seeds the initial weights, the batch order and the augmentation.
+        training: the schedule, the augmentation and the seed.
         threads: torch CPU threads during training (restored afterwards).
         class_names: the label names, default ``frames_train.class_names``.
         frames_test: if given, its accuracy is measured once at the end.
         frames_reconstructed: ``frames_train`` through the VAE, clip for clip; required when
-            ``vae_reconstructions`` > 0.
+            ``training.vae_reconstructions`` > 0.
         device: where to train.
 
     Returns:
@@ -202,11 +212,12 @@ def train_classifier(
         ``history`` (loss, train_acc, val_acc, seconds), ``param_count``, ``train_seconds``,
         ``threads``, ``machine`` and the hyperparameters.
     """
+    epochs, batch_size, lr, seed = training.epochs, training.batch_size, training.lr, training.seed
     class_names = [str(c) for c in (class_names if class_names is not None else frames_train.class_names)]
     splits = {"train": frames_train, "val": frames_val} | ({"test": frames_test} if frames_test is not None else {})
     for name, split in splits.items():
         _check_split(name, split, class_names)
-    reconstructed = _reconstructions(frames_train, frames_reconstructed, vae_reconstructions)
+    reconstructed = _reconstructions(frames_train, frames_reconstructed, training.vae_reconstructions)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
@@ -219,18 +230,15 @@ def train_classifier(
         classifier.to(device)
         param_count = sum(p.numel() for p in classifier.parameters())
         generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=training.weight_decay)
         num_train = len(frames_train.frames)
         steps_per_epoch = math.ceil(num_train / batch_size)
         scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
         labels = torch.as_tensor(np.asarray(frames_train.labels), dtype=torch.long)
         log.info(
-            "training %s (%d parameters) on %d clips %s, %d classes; validating on %d clips; "
-            "%d epochs, batch %d, lr %g, weight decay %g, colour jitter %g, pixel noise %g, VAE reconstructions %g, "
-            "seed %d, %d threads, %s",
+            "training %s (%d parameters) on %d clips %s, %d classes; validating on %d clips; %s, %d threads, %s",
             model_config, param_count, num_train, tuple(frames_train.frames.shape[1:]), len(class_names),
-            len(frames_val.frames), epochs, batch_size, lr, weight_decay, color_jitter, pixel_noise,
-            vae_reconstructions, seed, threads, device,
+            len(frames_val.frames), training, threads, device,
         )  # fmt: skip
         history = []
         for epoch in range(1, epochs + 1):
@@ -241,10 +249,11 @@ def train_classifier(
             batches = tqdm(order.split(batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch")
             for index in batches:
                 clips = mix_reconstructions(
-                    frames_train.frames, reconstructed, index.numpy(), vae_reconstructions, generator
+                    frames_train.frames, reconstructed, index.numpy(), training.vae_reconstructions, generator
                 )
                 x = uint8_clips_to_tensor(clips)
-                x = add_pixel_noise(jitter_colors(x, color_jitter, generator), pixel_noise, generator).to(device)
+                x = jitter_colors(x, training.color_jitter, generator)
+                x = add_pixel_noise(x, training.pixel_noise, generator).to(device)
                 y = labels[index].to(device)
                 logits = classifier(x)
                 loss = F.cross_entropy(logits, y)
@@ -283,14 +292,7 @@ def train_classifier(
             "threads": threads,
             "device": str(device),
             "machine": machine_description(),
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "color_jitter": color_jitter,
-            "pixel_noise": pixel_noise,
-            "vae_reconstructions": vae_reconstructions,
-            "seed": seed,
+            **asdict(training),
             "num_train": num_train,
         }
         save_checkpoint(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videopure.evaluation.robust import AttackColumn, adaptive_columns
+from videopure.evaluation.columns import AttackColumn, adaptive_columns
 from videopure.params import resolve_recognizer
 from videopure.plots.save import save_figure
 

@@ -13,7 +13,7 @@ every earlier stage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,16 +168,44 @@ class VariantAccuracy:
     """Fraction of the evaluation set whose vote is the label, for each source read."""
     clips: int
     defense_settings: dict[str, Any]
+    attacks: dict[str, Any]
+    """The settings of each attack the row read (``attack``, ``gradient``), by source."""
 
 
 def read_variant_accuracy(path: str | Path) -> VariantAccuracy:
     """Accuracy of every source of :data:`ABLATION_SOURCES` that a predictions file (rule predict)
     holds: PGD+BPDA through the variant is missing where no build has run it."""
-    from videopure.evaluation.robust import read_source_votes, vote_accuracy
+    from videopure.evaluation.voting import read_source_votes, vote_accuracy
 
     labels, votes, params = read_source_votes(path, ABLATION_SOURCES)
     accuracy = {source: vote_accuracy(held, labels) for source, held in votes.items()}
-    return VariantAccuracy(accuracy, len(labels), params["defense_settings"])
+    return VariantAccuracy(accuracy, len(labels), params["defense_settings"], params["attacks"])
+
+
+def variant_rows(
+    files: Mapping[str, str | Path], names: Iterable[str], diffusion_adaptive: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]], int]:
+    """The rows ``names`` of an ablation table or Table V, from their predictions files ``files[name]``:
+    each row's accuracy by source, its cell of the table's settings JSON (PGD+BPDA measured, with the
+    attack's settings, or not run, with why and the command that fills it: ``diffusion_adaptive``, the
+    rule's view), and the number of clips, which every row must share."""
+    accuracy, cells, clips = {}, [], None
+    for name in names:
+        row = read_variant_accuracy(files[name])
+        if clips is not None and row.clips != clips:
+            raise ValueError(f"{files[name]} has {row.clips} clips, other rows {clips}; rerun predict")
+        clips, accuracy[name] = row.clips, row.accuracy
+        cell = {"defense": name, "defense_settings": row.defense_settings, "accuracy": row.accuracy, "clips": clips}
+        if "pgd_bpda" in row.accuracy:
+            cell["pgd_bpda"] = {"status": "measured", **row.attacks["pgd_bpda"]}
+        else:
+            cell["pgd_bpda"] = {
+                "status": NOT_RUN,
+                "reason": diffusion_adaptive["reason"],
+                "fill_command": diffusion_adaptive["fill_command"],
+            }
+        cells.append(cell)
+    return accuracy, cells, clips
 
 
 def accuracy_cells(accuracy: Mapping[str, float]) -> dict[str, Any]:

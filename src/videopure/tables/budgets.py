@@ -28,9 +28,10 @@ from typing import Any
 
 import pandas as pd
 
-from videopure.evaluation.robust import COLUMNS_BY_SLUG, vote_accuracy
+from videopure.defenses.videopure import VideoPure
+from videopure.evaluation.columns import COLUMNS_BY_SLUG
+from videopure.evaluation.voting import vote_accuracy
 from videopure.evaluation.settings import AttackSetting
-from videopure.evaluation.trajectories import flow_spec
 from videopure.flow import flow_model_class
 from videopure.flow.train import RAFTTraining
 from videopure.params import resolve_recognizer, resolve_rows
@@ -141,7 +142,7 @@ def attacked_flow(config: Mapping[str, Any], dataset: str, defenses: Sequence[st
     goes through it."""
     flow = config["flow_attack"]["flow"]
     if flow is None:
-        flows = [flow_spec(config["defenses"][name]) for name in defenses if config["defenses"][name]["type"] == "videopure"]
+        flows = [VideoPure.spec_flow(config["defenses"][name]) for name in defenses if config["defenses"][name]["type"] == "videopure"]
         learned = [spec for spec in flows if spec is not None and flow_model_class(spec).differentiable]
         if learned:
             flow = learned[0]
@@ -165,7 +166,7 @@ def variant_name(name: str, spec: Mapping[str, Any], flow: Mapping[str, Any]) ->
     """The name of Table VI's row for Table I's row ``name``: None where it is that row itself (not a
     VideoPure, or one whose temporal loss already uses ``flow``), else ``<name>_raft_<size>`` (``flow``
     is a RAFT: the only differentiable flow model)."""
-    if spec["type"] != "videopure" or flow_spec(spec) in (None, dict(flow)):
+    if spec["type"] != "videopure" or VideoPure.spec_flow(spec) in (None, dict(flow)):
         return None
     return f"{name}_raft_{flow.get('size', 'large')}"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from videopure.evaluation.robust import ADAPTIVE_COLUMNS, FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS
+from videopure.evaluation.columns import ADAPTIVE_COLUMNS, FULL_GRADIENT_COLUMNS, GRAYBOX_COLUMNS
 from videopure.tables.evidence import (
     Accuracy,
     Verdict,

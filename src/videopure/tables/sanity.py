@@ -108,7 +108,7 @@ def read_unbounded_cells(cells: Sequence[Sequence[str]], not_run: str) -> list[U
     """S2's cells from their predictions files (rule claims' params: [defense, setting slug, path]):
     the bare recognizer under gray-box PGD, each defense under PGD+BPDA through it (path "" where the
     build did not run it: ``not_run`` says why and how to fill it)."""
-    from videopure.evaluation.robust import read_source_votes, vote_accuracy
+    from videopure.evaluation.voting import read_source_votes, vote_accuracy
 
     read = []
     for defense, _, path in cells:

@@ -150,14 +150,15 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
     them; any other missing column is an error.
     """
     from videopure.cache import read_attrs, read_h5
-    from videopure.evaluation.robust import (
+    from videopure.evaluation.columns import (
         FULL_GRADIENT_COLUMNS,
         GRAYBOX_COLUMNS,
         adaptive_columns,
         defense_specs,
         diffusion_adaptive_columns,
     )
-    from videopure.paths import adaptive_file, clean_split_predictions, graybox_file, predictions_file
+    from videopure.evaluation.voting import vote_accuracy
+    from videopure.paths import clean_split_predictions, predictions_file
 
     out = Table1Inputs([], [], [], [])
     for name, spec in config["datasets"].items():
@@ -176,16 +177,14 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
                 if unexpected:
                     raise ValueError(f"{path} has no votes for column(s) {unexpected}, which this build measures; "
                                      "delete it and rerun Snakemake")
-                columns = [("None", "clean", None)]
-                columns += [(c.name, c.slug, graybox_file(name, model, c.slug)) for c in GRAYBOX_COLUMNS]
-                columns += [(c.name, c.slug, adaptive_file(name, model, defense, c.slug)) for c in adaptive]
-                record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug, _ in columns)])
+                columns = [("None", "clean"), *((c.name, c.slug) for c in (*GRAYBOX_COLUMNS, *adaptive))]
+                record = read_h5(path, keys=["labels", "video_ids", *(f"{slug}/votes" for _, slug in columns)])
                 labels, size = record["labels"], len(record["labels"])
                 accuracy = {}
-                for column, source, attack_path in columns:
+                for column, source in columns:
                     voted = record[f"{source}/votes"]
                     hits = voted == labels[:, None]
-                    accuracy[column] = float(hits.mean())
+                    accuracy[column] = vote_accuracy(voted, labels)
                     key = {"dataset": name, "model": model, "defense": defense, "column": column}
                     out.clips += [
                         {**key, "video_id": vid, "label": int(label), "votes": " ".join(map(str, row)),
@@ -194,9 +193,8 @@ def collect_table1(config: dict, diffusion_adaptive: dict) -> Table1Inputs:
                     ]
                     cell = {**key, "accuracy": _percent(accuracy[column]), "clips": size,
                             "defense_settings": record.params["defense_settings"], "draws": record.params["draws"]}
-                    if attack_path is not None:
-                        attack_params = read_attrs(attack_path)[0]
-                        cell.update(attack=attack_params["attack"], gradient=attack_params["gradient"])
+                    if source != "clean":  # the attack's settings, as the row read them with its clips
+                        cell.update(record.params["attacks"][source])
                     out.cells.append({**cell, "status": "measured"})
                 for column in skipped:
                     out.cells.append(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videopure.evaluation.robust import vote_accuracy
+from videopure.evaluation.voting import vote_accuracy
 from videopure.evaluation.settings import AttackSetting
 from videopure.params import resolve_rows
 

@@ -1,0 +1,147 @@
+"""A defended recognizer's votes on clips, seeded per clip and draw, and the accuracy of votes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from videopure.cache import read_attrs, read_h5
+from videopure.defenses.base import Purifier, seeded
+from videopure.defenses.defended import DefendedClassifier, majority_vote
+
+
+def vote_accuracy(votes: np.ndarray, labels: np.ndarray) -> float:
+    """The fraction of votes (N, draws) that are their clip's label (N,), over clips and draws."""
+    return float((np.asarray(votes) == np.asarray(labels)[:, None]).mean())
+
+
+def read_source_votes(
+    path: str | Path, sources: Sequence[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """A predictions file's (rules predict, predict_setting) labels, the votes (N, draws) of those of
+    ``sources`` it holds (an adaptive attack's are absent where no build has run it), and its params."""
+    held = [source for source in sources if source in read_attrs(path)[0]["sources"]]
+    record = read_h5(path, keys=["labels", *(f"{source}/votes" for source in held)])
+    return record["labels"], {source: record[f"{source}/votes"] for source in held}, record.params
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """A defended classifier's predictions on N clips, ``draws`` seeded draws each (:func:`predict_defended`).
+
+    Attributes:
+        logits: per-candidate logits (N, draws, K, classes); NaN for candidates an early-exit vote
+            did not need.
+        votes: the majority vote (N, draws) over each draw's K candidates.
+        evaluated: candidates decoded and classified (N, draws), the first ones in the vote's order.
+    """
+
+    logits: np.ndarray
+    votes: np.ndarray
+    evaluated: np.ndarray
+
+
+@torch.no_grad()
+def predict_defended(
+    defended: DefendedClassifier,
+    clips: torch.Tensor,
+    seed: int,
+    draws: int,
+    batch_size: int,
+    clip_ids: np.ndarray,
+    latents: torch.Tensor | None = None,
+    cached: dict[str, Any] | None = None,
+    early_exit: bool = False,
+) -> Predictions:
+    """Votes and per-candidate logits of a defended classifier (:meth:`DefendedClassifier.classify`).
+
+    Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
+    ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
+    :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
+    ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense; ``cached``:
+    more of the clips' cached intermediate results, sliced like them (VideoPure's ``trajectory`` and
+    ``flow``). ``early_exit``: stop each vote once it is decided (the same votes; the logits of the
+    candidates not needed are NaN).
+    """
+    cached = cached or {}
+    device = next(defended.classifier.parameters()).device
+
+    def vote_of(start: int, stop: int):
+        z0 = None if latents is None else latents[start:stop].to(device)
+        parts = {key: value[start:stop] for key, value in cached.items()}
+        vote = defended.classify(clips[start:stop].to(device), z0, early_exit=early_exit, **parts)
+        return vote.logits.cpu(), vote.classes.cpu(), vote.evaluated.cpu()
+
+    if not defended.purifier.stochastic:
+        starts = tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch")
+        batches = zip(*(vote_of(start, start + batch_size) for start in starts))
+        # A deterministic defense: every draw repeats the clip's candidates.
+        logits, classes, evaluated = (torch.cat(part).unsqueeze(1).expand(-1, draws, *part[0].shape[1:]) for part in batches)
+    else:
+        per_clip = []
+        for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
+            per_draw = []
+            for draw in range(draws):
+                with seeded(seed, int(clip_ids[index]), draw):
+                    per_draw.append(vote_of(index, index + 1))
+            per_clip.append([torch.cat(part) for part in zip(*per_draw)])
+        logits, classes, evaluated = (torch.stack(part) for part in zip(*per_clip))
+    return Predictions(logits.numpy(), classes.numpy(), evaluated.numpy())
+
+
+class SideBySide(nn.Module):
+    """Recognizers of one dataset as one classifier, their logits side by side (N, M * classes).
+
+    Behind a purifier, :func:`predict_defended` then purifies each clip once for all of them; as the
+    purifier's draws are seeded per clip and recognizers draw no random numbers, each recognizer's
+    logits (:meth:`split`) equal those of its own run.
+    """
+
+    def __init__(self, classifiers: dict[str, nn.Module]) -> None:
+        super().__init__()
+        if not classifiers:
+            raise ValueError("SideBySide needs at least one classifier")
+        self.classifiers = nn.ModuleDict(classifiers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([classifier(x) for classifier in self.classifiers.values()], dim=-1)
+
+    def split(self, logits: np.ndarray) -> dict[str, np.ndarray]:
+        """Each recognizer's logits (..., classes) from side-by-side ones (..., M * classes)."""
+        parts = np.split(logits, len(self.classifiers), axis=-1)
+        return {name: np.ascontiguousarray(part) for name, part in zip(self.classifiers, parts)}
+
+
+def votes(logits: np.ndarray) -> np.ndarray:
+    """Majority votes (N, draws) from per-candidate logits (N, draws, K, classes)."""
+    n, draws, k, classes = logits.shape
+    flat = torch.from_numpy(np.ascontiguousarray(logits)).reshape(n * draws, k, classes)
+    return majority_vote(flat).reshape(n, draws).numpy()
+
+
+def defended_accuracies(
+    classifiers: dict[str, nn.Module],
+    purifier: Purifier,
+    clips: torch.Tensor,
+    labels: torch.Tensor,
+    clip_ids: np.ndarray,
+    seed: int,
+    batch_size: int,
+) -> dict[str, float]:
+    """Each recognizer's accuracy on ``clips`` behind ``purifier``: one draw per clip, seeded as
+    :func:`predict_defended` seeds Table I's, the vote of its candidates. Every clip is purified once
+    for all recognizers (:class:`SideBySide`)."""
+    side_by_side = SideBySide(classifiers)
+    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
+    # Every candidate is classified: the recognizers' votes may be decided at different candidates.
+    logits = predict_defended(defended, clips, seed, 1, batch_size, clip_ids).logits
+    return {
+        name: vote_accuracy(votes(part), labels.numpy()) for name, part in side_by_side.split(logits).items()
+    }

@@ -13,12 +13,13 @@ in either tree is accounted for:
 * ``*.json``: the parsed documents;
 * ``*.png``, ``*.pdf``, ``*.zip`` and ``benchmarks/``: listed as not compared (renderings, archives
   and Snakemake's timings; a figure's data is its CSV);
-* anything else (Markdown, YAML, text): line by line.
+* anything else: line by line (Markdown, YAML, text), or byte for byte where it is not UTF-8 text
+  (checkpoints, safetensors weights).
 
 Timings are the one thing a rerun changes: CSV columns and JSON or HDF5 parameter keys whose names
 say they are timings or machine facts (:data:`TIMING_NAME`) are left out, and a CSV row or text line
-that reports a timing (:data:`TIMING_TEXT`, e.g. the claims report's speed check) is compared with
-its numbers masked. Exit status 0 when the trees agree, 1 otherwise; the report lists each difference.
+that reports a timing (:data:`TIMING_TEXT`, e.g. the claims report's speed check, or a Markdown row
+naming the machine it was timed on) is compared with its numbers masked. Exit status 0 when the trees agree, 1 otherwise; the report lists each difference.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import h5py
 import numpy as np
 
 TIMING_NAME = re.compile(r"(?i)seconds|^time|machine|ratio|threads")
-TIMING_TEXT = re.compile(r"(?i)seconds|\d s\b|\d(\.\d+)?x\b")
+TIMING_TEXT = re.compile(r"(?i)seconds|\d s\b|\d(\.\d+)?x\b|logical cores")
 NOT_COMPARED = ("*.png", "*.pdf", "*.zip", "benchmarks/*")
 NUMBER = re.compile(r"\d+(\.\d+)?(e[-+]?\d+)?")
 
@@ -104,7 +105,13 @@ def compare_json(before: Path, after: Path) -> Iterator[str]:
 
 
 def compare_text(before: Path, after: Path) -> Iterator[str]:
-    lines_a, lines_b = before.read_text().splitlines(), after.read_text().splitlines()
+    data_a, data_b = before.read_bytes(), after.read_bytes()
+    try:
+        lines_a, lines_b = data_a.decode().splitlines(), data_b.decode().splitlines()
+    except UnicodeDecodeError:  # a binary file (a checkpoint, safetensors weights): byte for byte
+        if data_a != data_b:
+            yield f"binary files differ ({len(data_a)} bytes, {len(data_b)} bytes)"
+        return
     if len(lines_a) != len(lines_b):
         yield f"{len(lines_a)} lines != {len(lines_b)} lines"
     for number, (line_a, line_b) in enumerate(zip(lines_a, lines_b), 1):

@@ -14,7 +14,9 @@ from videopure.cache import write_h5
 from tests.compare_results import compare_trees, main
 
 
-def build_tree(root, *, seconds: float = 1.5, votes=(1, 2, 3), accuracy: str = "90.0", trajectory_seconds=0.25):
+def build_tree(
+    root, *, seconds: float = 1.5, votes=(1, 2, 3), accuracy: str = "90.0", trajectory_seconds=0.25, weights=b"\x80\x02w"
+):
     """A small result tree of the workflow's kinds of files."""
     (root / "benchmarks").mkdir(parents=True)
     (root / "benchmarks" / "predict.tsv").write_text(f"s\n{seconds}\n")
@@ -25,8 +27,10 @@ def build_tree(root, *, seconds: float = 1.5, votes=(1, 2, 3), accuracy: str = "
         f"C9,{seconds:.3g} s / {seconds / 4:.3g} s = 4.00x,holds\n"
     )
     (root / "table1.md").write_text(f"| Model | None |\n|---|---|\n| NL | {accuracy} |\n\nTimed in {seconds} seconds.\n")
+    (root / "table10.md").write_text(f"| Defense | Time(s) | Machine |\n|---|---|---|\n| Ours | {seconds} | host, 2 logical cores |\n")
     (root / "speed.json").write_text(json.dumps({"defenses": {"Ours": {"median_seconds": seconds, "unet_calls": 12}}, "ratio": 2.0}))
     (root / "fig3.png").write_bytes(bytes([int(seconds * 10)]))
+    (root / "checkpoint.pth").write_bytes(weights)  # not UTF-8: compared byte for byte
     write_h5(root / "predictions.h5", {"votes": np.array(votes), "logits": np.array([0.5, np.nan])}, {"defense": "Ours"},
              upstream={"trajectory": f"digest-{trajectory_seconds}"})  # fmt: skip
     write_h5(root / "trajectory.h5", {"z": np.zeros(3)}, {"seconds_per_clip": trajectory_seconds, "tstar": 6})
@@ -43,9 +47,9 @@ def test_a_rerun_agrees_whatever_its_timings(trees, capsys):
     build_tree(after, seconds=2.75, trajectory_seconds=0.5)
     differences, skipped, compared = compare_trees(before, after)
     assert differences == []
-    assert skipped == ["benchmarks/predict.tsv", "fig3.png"] and compared == 7
+    assert skipped == ["benchmarks/predict.tsv", "fig3.png"] and compared == 9
     assert main([str(before), str(after)]) == 0
-    assert "the trees agree: 7 files compared" in capsys.readouterr().out
+    assert "the trees agree: 9 files compared" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -55,6 +59,7 @@ def test_a_rerun_agrees_whatever_its_timings(trees, capsys):
         ({"votes": (1, 2, 3, 4)}, "predictions.h5: dataset 'votes': int64(3,) != int64(4,)"),
         ({"accuracy": "80.0"}, "table1.csv: row 1, column 'None': '90.0' != '80.0'"),
         ({"accuracy": "80.0"}, "table1.md: line 3: '| NL | 90.0 |' != '| NL | 80.0 |'"),
+        ({"weights": b"\x80\x02x"}, "checkpoint.pth: binary files differ (3 bytes, 3 bytes)"),
     ],
 )
 def test_every_change_of_a_result_is_found(trees, change, expected):
@@ -80,7 +85,7 @@ def test_params_files_and_verdicts(trees, capsys):
         'trajectory.h5: params {"tstar": 6} != {"tstar": 7}',
     ]
     assert main([str(before), str(after)]) == 1
-    assert "4 differences in 8 files compared" in capsys.readouterr().out
+    assert "4 differences in 10 files compared" in capsys.readouterr().out
     shutil.rmtree(after)
     assert compare_trees(before, after.parent / "before", ignore=("*.csv",))[0] == []
     with pytest.raises(SystemExit):

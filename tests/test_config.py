@@ -119,6 +119,8 @@ def test_validation_does_not_modify_its_argument(mini):
         ({"autoattack": {"defenses": ["JPEG", "Ours"], "gradient": "exact"}}, "autoattack.gradient"),
         ({"diagnostics": {"graybox_references": {"X": {"type": "jpeg", "quality": 150}}}}, "diagnostics.graybox_references.X"),
         ({"diagnostics": {"graybox_references": {"Y": {"type": "diffpure_ddpm", "tstar": 300}}}}, "diagnostics.graybox_references.Y"),
+        ({"diagnostics": {"speed_sweep_point": {"alpha": -8.0}}}, "diagnostics.speed_sweep_point"),
+        ({"diagnostics": {"speed_sweep_point": {"alpha_s": 0.0}}}, "diagnostics.speed_sweep_point"),
         ({"attack": {"norm": "l2"}}, "attack.norm"),
         ({"defenses": {"JPEG": {"type": "jpeg", "qualty": 75}}}, "defenses.JPEG"),
         ({"ablations": {"defense": "JPEG"}, "defenses": {"JPEG": {"type": "jpeg"}}}, "ablations.defense"),

@@ -112,6 +112,8 @@ def check_cross_fields(config: dict[str, Any]) -> None:
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key 'diffusion.{key}': {error}") from None
     _check_trained_range(config, setup.variant_specs() if setup else {})
+    if setup:
+        _check_speed_sweep_point(setup.base_spec, config["diagnostics"]["speed_sweep_point"])
     try:  # after the defenses' own checks: Table V's rows are theirs on other models
         table5_setup(config, setup.defense if setup else None)
     except ValueError as error:
@@ -158,6 +160,22 @@ def _check_presampled(name: str, dataset: dict[str, Any]) -> None:
             f"config key 'datasets.{name}.short_video': a presampled dataset never repeats frames; remove it "
             "(a folder with too few frames is an error naming it)"
         )
+
+
+def _check_speed_sweep_point(spec: dict[str, Any], point: dict[str, Any]) -> None:
+    """Table X's new sweep point: the timed VideoPure row ``spec`` with ``point``'s settings."""
+    from videopure.defenses import VideoPure
+
+    unknown = sorted(set(point) - set(VideoPure.defaults()))
+    if unknown:
+        raise ConfigError(
+            f"config key 'diagnostics.speed_sweep_point': {unknown} are not VideoPure settings "
+            f"({sorted(VideoPure.defaults())})"
+        )
+    try:
+        VideoPure.check_settings(VideoPure.spec_settings({**spec, **point}))
+    except ValueError as error:
+        raise ConfigError(f"config key 'diagnostics.speed_sweep_point': {error}") from None
 
 
 def _check_half_precision(config: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "diffusion_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG, "diagnostics.ldm_checks"),
     "graybox_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG, "diagnostics.graybox_references"),
     "gradient_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),
-    "purification_speed": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),
+    "purification_speed": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "diagnostics.speed_sweep_point"),
     "table1": ("datasets", "defenses", "attack"),
     "ablation_table": ("datasets", "defenses", "ablations", "sweeps", "attack"),
     "table5": ("datasets", "defenses", "ablations", "sweeps", "table5", "attack"),

@@ -46,11 +46,11 @@ with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
     seconds = [measured["median_seconds"] for measured in report["defenses"].values()]
     report["ratio"] = seconds[0] / seconds[1]
     report["ratio_early_exit"] = seconds[0] / seconds[2]
-    # A new sweep point (alpha_s doubled) from the cached latents, trajectory and flow, against the
-    # VideoPure row from scratch: the cost model of the sweeps (docs/method.md, "Caches and sweeps").
-    purifier = ours.purifier
-    new_point = VideoPure(purifier.model, **{**{k: v for k, v in videopure_spec.items() if k != "type"},
-                                             "alpha_s": 2 * purifier.alpha_s})
+    # A new sweep point (config diagnostics.speed_sweep_point) from the cached latents, trajectory and
+    # flow, against the VideoPure row from scratch: the cost model of the sweeps (docs/method.md,
+    # "Caches and sweeps").
+    new_spec = {**videopure_spec, **job.config["diagnostics"]["speed_sweep_point"]}
+    new_point = VideoPure(ours.purifier.model, **{k: v for k, v in new_spec.items() if k != "type"})
     report["sweep_point"] = time_sweep_point(ours, new_point, clips)
     report["sweep_point_early_exit"] = time_sweep_point(ours, new_point, clips, early_exit=True)
     write_text_atomic(job.output[0], json.dumps(report, indent=1) + "\n")

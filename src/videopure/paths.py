@@ -14,6 +14,7 @@ def generated_videos_dir(dataset: str) -> str:
 
 
 def generated_class_index(dataset: str) -> str:
+    """A generated dataset's class names, one ``<1-based label> <name>`` per line, as UCF-101's."""
     return f"data/{dataset}/annotations/classInd.txt"
 
 

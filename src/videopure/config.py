@@ -209,20 +209,18 @@ def _check_trained_range(config: dict[str, Any], variants: dict[str, dict[str, A
     sees timesteps up to ``diffusion.unet.tau_max`` only: refuse now a defense or ablation variant
     that would reach beyond, rather than in its first purification job."""
     from videopure.defenses import resolve_defense
-    from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG
+    from videopure.defenses.registry import highest_train_timestep
     from videopure.diffusion.train import UNetTraining
 
     if all(dataset["diffusion_model"] for dataset in config["datasets"].values()):
         return
     tau_max = UNetTraining(**config["diffusion"]["unet"]).tau_max
-    grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
     specs = {f"config key '{key}'": spec for key, spec in _defense_specs_by_key(config).items()}
     specs |= {f"config key 'sweeps' or 'ablations': variant {name!r}": spec for name, spec in variants.items()}
     for where, spec in specs.items():
-        cls = resolve_defense(spec["type"])
-        if not cls.diffusion_based:
+        if not resolve_defense(spec["type"]).diffusion_based:
             continue
-        highest = cls.highest_timestep({key: value for key, value in spec.items() if key != "type"}, *grid)
+        highest = highest_train_timestep(spec)
         if highest > tau_max:
             raise ConfigError(
                 f"{where}: reaches train timestep {highest}, beyond the {tau_max} the workflow trains its UNet "

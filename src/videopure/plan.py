@@ -246,6 +246,11 @@ class Plan:
         image_model = self.table5_models.get(defense)
         if image_model is None:
             return self.diffusion_model(dataset)
+        return self.image_model_dir(dataset, image_model)
+
+    @staticmethod
+    def image_model_dir(dataset: str, image_model) -> str:
+        """One of Table V's image models: its configured directory, or the one rule train_image_model writes."""
         return image_model.path or trained_image_model_dir(dataset, image_model.slug)
 
     def vae_dir(self, dataset: str) -> str:
@@ -300,7 +305,11 @@ class Plan:
     # -- data, models and checks ---------------------------------------------------------------
 
     def eval_frames(self, wildcards) -> str:
-        return frames_file(wildcards.dataset, self.datasets[wildcards.dataset]["eval_split"])
+        return self.eval_split_frames(wildcards.dataset)
+
+    def eval_split_frames(self, dataset: str) -> str:
+        """The frames of the dataset's evaluation split (config ``eval_split``)."""
+        return frames_file(dataset, self.datasets[dataset]["eval_split"])
 
     def annotation_inputs(self, wildcards) -> dict[str, Any]:
         """What the frames stage reads: the generator's split list, or the downloaded annotations and
@@ -586,7 +595,7 @@ class Plan:
         self.require_videopure(target)
         dataset = self.ablations.dataset
         return {
-            "frames": frames_file(dataset, self.datasets[dataset]["eval_split"]),
+            "frames": self.eval_split_frames(dataset),
             "evalset": evalset_file(dataset),
             "checkpoint": self.checkpoint(dataset, self.ablations.model),
             "diffusion_model": self.diffusion_model(dataset),
@@ -658,9 +667,7 @@ class Plan:
         inputs = {name: predictions_file(setup.dataset, setup.model, name) for _, _, name in setup.rows()}
         inputs[f"model_{model_slug(VIDEO_MODEL)}"] = self.diffusion_model(setup.dataset)
         for image_model in setup.image_models.values():
-            inputs[f"model_{image_model.slug}"] = image_model.path or trained_image_model_dir(
-                setup.dataset, image_model.slug
-            )
+            inputs[f"model_{image_model.slug}"] = self.image_model_dir(setup.dataset, image_model)
         return inputs
 
     def budget_inputs(self, wildcards) -> list[str]:

@@ -103,6 +103,17 @@ def check_defense_spec(spec: Mapping[str, Any]) -> type[Purifier]:
     return cls
 
 
+def highest_train_timestep(spec: Mapping[str, Any]) -> int:
+    """The highest training timestep the diffusion defense of ``spec`` purifies at, on ModelScope's
+    grid (its scheduler's train timesteps and offset): the range a UNet the workflow trains must have
+    seen."""
+    from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG
+
+    grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
+    settings = {key: value for key, value in spec.items() if key != "type"}
+    return resolve_defense(spec["type"]).highest_timestep(settings, *grid)
+
+
 def build_defense(spec: Mapping[str, Any], diffusion_model: LatentVideoDiffusion | None = None) -> Purifier:
     """Build a defense from a spec ``{"type": <name or import path>, **constructor arguments}``.
 

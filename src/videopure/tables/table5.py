@@ -147,7 +147,7 @@ def table5_setup(config: Mapping[str, Any], ours: str | None) -> Table5Setup:
     A trained model's settings are checked here, and its range of timesteps against the defenses'.
     """
     from videopure.defenses import resolve_defense
-    from videopure.diffusion.schedule import MODELSCOPE_SCHEDULER_CONFIG
+    from videopure.defenses.registry import highest_train_timestep
     from videopure.diffusion.train import UNetTraining
 
     section = config["table5"]
@@ -184,12 +184,8 @@ def table5_setup(config: Mapping[str, Any], ours: str | None) -> Table5Setup:
                 tau_max = UNetTraining(**training).tau_max
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{key}.unet': {error}") from None
-            grid = MODELSCOPE_SCHEDULER_CONFIG["num_train_timesteps"], MODELSCOPE_SCHEDULER_CONFIG["steps_offset"]
             for defense in chosen:
-                defense_spec = defenses[defense]
-                highest = resolve_defense(defense_spec["type"]).highest_timestep(
-                    {k: v for k, v in defense_spec.items() if k != "type"}, *grid
-                )
+                highest = highest_train_timestep(defenses[defense])
                 if highest > tau_max:
                     raise ValueError(
                         f"{key}.unet.tau_max': {defense} reaches train timestep {highest}, beyond the {tau_max} this "

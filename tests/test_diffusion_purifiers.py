@@ -19,6 +19,7 @@ from videopure.defenses import (
     seeded,
 )
 from videopure.diffusion import ddim_denoise
+from videopure.evaluation.speed import WorkPerClip
 
 NAMES = ("diffpure_ddpm", "diffpure_ddim", "ddim_inversion")
 SHAPE = (2, 4, 3, 8, 8)  # B, T, C, H, W
@@ -61,6 +62,8 @@ def test_unet_calls_per_clip(model, name, calls_per_clip):
     with seeded(0):
         purifier(videos(), gradient="none")
     assert model.unet_calls == calls_per_clip * SHAPE[0]
+    if name == "diffpure_ddpm":  # Table X's priced work (benchmarks/paper_scale.py) counts the same
+        assert WorkPerClip.diffpure_ddpm(purifier.tstar).unet_calls == calls_per_clip
 
 
 def test_auto_gradient_is_bpda_but_exact_is_available(model):

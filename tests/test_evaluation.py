@@ -19,6 +19,7 @@ from videopure.evaluation.columns import (
     defense_specs,
 )
 from videopure.evaluation.loading import EvalClips, read_attack_clips
+from videopure.evaluation.speed import WorkPerClip, priced_table10
 from videopure.evaluation.voting import SideBySide, defended_accuracies, predict_defended, votes
 
 ATTACK = {"norm": "linf", "eps": 4 / 255, "steps": 10, "step_size": 2 / 255, "eot_samples": 20,
@@ -224,3 +225,25 @@ def test_table2_marks_a_row_not_run_and_names_the_fill_command():
     assert cells == [{"defense": "DiffPure_DDPM", "status": NOT_RUN}]
     note = not_run_note(table, ["Defense"], {"reason": "no GPU", "fill_command": "snakemake results/table2.csv"})
     assert "DiffPure_DDPM: APGD-CE, APGD-DLR, Robust Acc" in note and "snakemake results/table2.csv" in note
+
+
+def test_table_x_priced_from_the_seconds_of_one_operation_of_each_kind():
+    """Paper-scale Table X (benchmarks/paper_scale.py): each defense's counted work per clip times the
+    seconds of one operation; the early-exit mean averages each vote's work, not the mean vote's."""
+    costs = {"unet_forward": 2.0, "vae_decode": 3.0, "classify": 0.5, "vae_encode": 1.0, "flow": 4.0,
+             "optimisation_step": 0.25}
+    rows = priced_table10(costs, early_exit_candidates=[4, 7, 5])
+    assert rows["DiffPure_DDPM"]["seconds"] == {"unet_forward": 202.0, "vae_decode": 3.0, "classify": 0.5,
+                                                "vae_encode": 1.0, "flow": 0.0, "optimisation_step": 0.0,
+                                                "total": 206.5}
+    full = rows["VideoPure"]
+    assert full["work"] == {"unet_calls": 12, "decodes": 7, "classified": 7, "encodes": 1.0, "flows": 1,
+                            "optimisation_steps": 7}
+    assert full["seconds"]["total"] == 24 + 21 + 3.5 + 1 + 4 + 1.75 and full["ratio"] == 206.5 / 55.25
+    assert rows["VideoPure (early exit, unanimous)"]["work"]["unet_calls"] == 10
+    mean = rows["VideoPure (early exit, mean of 3 votes)"]["work"]
+    assert mean["unet_calls"] == 11 and mean["decodes"] == pytest.approx(16 / 3)  # 6 + mean(min(k, 6))
+    with pytest.raises(KeyError, match="'flow'"):
+        WorkPerClip.videopure(6).seconds({key: value for key, value in costs.items() if key != "flow"})
+    with pytest.raises(ValueError, match="1 to 7 candidates, got 8"):
+        WorkPerClip.videopure(6, 8)

@@ -15,6 +15,7 @@ from videopure.defenses.videopure import PAPER_LATENT_SHAPE, spatial_temporal_lo
 from videopure.diffusion import MODELSCOPE_SCHEDULER_CONFIG
 from videopure.diffusion.sampling import ddim_inversion_step, noise_estimate
 from videopure.diffusion.schedule import DiffusionSchedule
+from videopure.evaluation.speed import WorkPerClip
 from videopure.flow import backward_warp
 
 from tests.helpers import tiny_diffusion
@@ -135,6 +136,9 @@ def test_early_exit_vote_saves_decodes_and_denoising_calls_with_the_same_votes(m
         early = defended.classify(clip)
         n = int(early.evaluated[0])
         assert (model.unet_calls, model.decodes) == (6 + min(n, 6), n)
+        # Table X's priced work (benchmarks/paper_scale.py) counts what the model counted.
+        work = WorkPerClip.videopure(6, n)
+        assert (work.unet_calls, work.decodes, work.classified) == (model.unet_calls, model.decodes, n)
         assert torch.equal(early.classes, full.classes)
         # The decoder sees n candidates in a batch instead of 7: float32 rounding, nothing more.
         torch.testing.assert_close(early.logits[:, :n], full.logits[:, :n], rtol=1e-4, atol=1e-4)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
@@ -97,6 +99,102 @@ def time_sweep_point(
         "cold_settings": purifier.settings(),
         "new_point_settings": new_point.settings(),
     }
+
+
+@dataclass(frozen=True)
+class WorkPerClip:
+    """The operations a defense spends on one clip at batch 1 (paper, Table X: what its seconds are
+    made of), counted as :func:`time_defended` counts them.
+
+    Where a model is too slow to time a whole purification (the paper's diffusion model on a CPU),
+    :meth:`seconds` prices these counts with the measured seconds of one operation of each kind.
+    """
+
+    unet_calls: float
+    decodes: float
+    classified: float
+    encodes: float = 1.0
+    flows: float = 0.0
+    optimisation_steps: float = 0.0
+
+    #: The measured operation each count is priced by (keys of :meth:`seconds`' ``costs``).
+    COSTS = {
+        "unet_calls": "unet_forward",
+        "decodes": "vae_decode",
+        "classified": "classify",
+        "encodes": "vae_encode",
+        "flows": "flow",
+        "optimisation_steps": "optimisation_step",
+    }
+
+    @classmethod
+    def diffpure_ddpm(cls, tstar: int = 101) -> WorkPerClip:
+        """DiffPure_DDPM: encode, t* ancestral denoising calls, one decode and one classification."""
+        return cls(unet_calls=tstar, decodes=1, classified=1)
+
+    @classmethod
+    def videopure(cls, tstar: int = 6, classified: int | None = None) -> WorkPerClip:
+        """VideoPure with λ1 > 0 (the input's flow is needed): encode, flow, t* inversion calls, then one
+        denoising call per candidate down to the last one the vote classified (the final candidate
+        reuses the τ = 1 call), one optimisation step, decode and classification per candidate.
+        ``classified``: the early-exit vote's candidate count; None for the full vote (t* + 1)."""
+        candidates = tstar + 1 if classified is None else classified
+        if not 1 <= candidates <= tstar + 1:
+            raise ValueError(f"VideoPure at t* = {tstar} classifies 1 to {tstar + 1} candidates, got {candidates}")
+        return cls(
+            unet_calls=tstar + min(candidates, tstar),
+            decodes=candidates,
+            classified=candidates,
+            flows=1,
+            optimisation_steps=candidates,
+        )
+
+    @classmethod
+    def mean(cls, works: Sequence[WorkPerClip]) -> WorkPerClip:
+        """The mean work per clip over clips (each clip's counts first, then their mean)."""
+        if not works:
+            raise ValueError("the mean work of no clips is undefined")
+        return cls(**{f.name: statistics.fmean(getattr(w, f.name) for w in works) for f in fields(cls)})
+
+    def seconds(self, costs: Mapping[str, float]) -> dict[str, float]:
+        """Seconds per clip of each kind of operation and their ``total``, from ``costs``: the measured
+        seconds of one operation of each kind (:data:`COSTS`; a kind this work never does may be
+        missing)."""
+        spent = {}
+        for count, cost in self.COSTS.items():
+            times = getattr(self, count)
+            if times and cost not in costs:
+                raise KeyError(f"no measured cost {cost!r} to price {times} {count} per clip")
+            spent[cost] = times * costs[cost] if times else 0.0
+        return {**spent, "total": sum(spent.values())}
+
+
+def priced_table10(
+    costs: Mapping[str, float],
+    early_exit_candidates: Sequence[int] = (),
+    videopure_tstar: int = 6,
+    ddpm_tstar: int = 101,
+) -> dict[str, dict[str, Any]]:
+    """Table X from measured operation costs (:meth:`WorkPerClip.seconds`) for a model too slow to time
+    whole purifications: DiffPure_DDPM, VideoPure's full vote, its early-exit vote at its fewest
+    candidates (a unanimous first half), and, given the candidates each early-exit vote of an
+    evaluation classified (``early_exit_candidates``), at their mean work per clip. Each row: the
+    counted work, seconds per operation kind and ``total``, and DiffPure_DDPM ÷ the row."""
+    works = {
+        "DiffPure_DDPM": WorkPerClip.diffpure_ddpm(ddpm_tstar),
+        "VideoPure": WorkPerClip.videopure(videopure_tstar),
+        "VideoPure (early exit, unanimous)": WorkPerClip.videopure(videopure_tstar, (videopure_tstar + 2) // 2),
+    }
+    if early_exit_candidates:
+        works[f"VideoPure (early exit, mean of {len(early_exit_candidates)} votes)"] = WorkPerClip.mean(
+            [WorkPerClip.videopure(videopure_tstar, int(n)) for n in early_exit_candidates]
+        )
+    baseline = works["DiffPure_DDPM"].seconds(costs)["total"]
+    rows = {}
+    for name, work in works.items():
+        seconds = work.seconds(costs)
+        rows[name] = {"work": asdict(work), "seconds": seconds, "ratio": baseline / seconds["total"]}
+    return rows
 
 
 def build_table10(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -27,8 +27,10 @@ from videopure.defenses import (
     majority_vote,
     register_defense,
     seeded,
+    seeded_clips,
 )
 from videopure.defenses.defended import votes_to_decide
+from videopure.randomness import normal, uniform
 
 from tests.helpers import tiny_diffusion
 
@@ -127,6 +129,23 @@ def test_defense_contract(spec, kind):
             other = defense(x, gradient="none")
         assert torch.equal(out, again)
         assert not torch.equal(out, other)
+        # Evaluation batches a stochastic defense whose draws go through videopure.randomness
+        # (draws_per_clip): under seeded_clips each clip draws what it draws alone under seeded,
+        # and nothing is drawn from torch's global stream.
+        assert defense.draws_per_clip, f"{name} draws from torch directly: evaluation would run it clip by clip"
+        keys = [(5, clip) for clip in range(SHAPE[0])]
+        stream = torch.random.get_rng_state()
+        with seeded_clips(keys):
+            batched = defense(x, gradient="none")
+        assert torch.equal(torch.random.get_rng_state(), stream)
+        alone = []
+        for index, key in enumerate(keys):
+            with seeded(*key):
+                alone.append(defense(x[index : index + 1], gradient="none"))
+        if defense.diffusion_based:  # the UNet's batched arithmetic rounds differently, the draws are equal
+            torch.testing.assert_close(batched, torch.cat(alone), rtol=0, atol=1e-5)
+        else:
+            assert torch.equal(batched, torch.cat(alone))
     else:
         with seeded(123):  # a deterministic defense ignores the RNG state
             assert torch.equal(defense(x, gradient="none"), out)
@@ -497,3 +516,22 @@ def test_seeded_is_reproducible_and_restores_the_outer_stream():
     assert derive_seed(1, 2) != derive_seed(2, 1) and derive_seed(7) == 7
     with pytest.raises(ValueError, match="integers"):
         derive_seed(1.5)
+
+
+def test_seeded_clips_gives_each_row_the_draws_of_its_clip_alone_and_refuses_other_batches():
+    keys = [(0, 3, 1), (0, 8, 1)]
+    with seeded_clips(keys):
+        noise, keys_u = normal((2, 5)), uniform((2, 4))
+    for row, key in enumerate(keys):
+        with seeded(*key):  # alone: the clip's first draw, then its second
+            assert torch.equal(normal((1, 5)), noise[row : row + 1])
+            assert torch.equal(uniform((1, 4)), keys_u[row : row + 1])
+    torch.manual_seed(3)
+    outside = normal((2, 5))
+    torch.manual_seed(3)
+    assert torch.equal(outside, torch.randn(2, 5))  # outside seeded_clips: torch's global stream
+    with seeded_clips(keys), pytest.raises(ValueError, match=r"shape \(4, 5\) inside seeded_clips for 2 clips"):
+        normal((4, 5))  # e.g. an EOT batch of draws: those belong under seeded
+    with pytest.raises(ValueError, match="one seed key per clip"):
+        with seeded_clips([]):
+            pass

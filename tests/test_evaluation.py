@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from videopure.cache import StaleCacheError, read_attrs, write_h5
-from videopure.defenses import DefendedClassifier, build_defense
+from videopure.defenses import DefendedClassifier, build_defense, seeded
 from videopure.evaluation.clean import cap_evaluation_set, evaluation_mask
 from videopure.evaluation.attacking import attack_settings
 from videopure.evaluation.columns import (
@@ -21,6 +23,7 @@ from videopure.evaluation.columns import (
 from videopure.evaluation.loading import EvalClips, read_attack_clips
 from videopure.evaluation.speed import WorkPerClip, priced_table10
 from videopure.evaluation.voting import SideBySide, defended_accuracies, predict_defended, votes
+from tests.helpers import tiny_diffusion
 
 ATTACK = {"norm": "linf", "eps": 4 / 255, "steps": 10, "step_size": 2 / 255, "eot_samples": 20,
           "random_start": "gaussian", "best_iterate": False}
@@ -86,6 +89,28 @@ def test_stochastic_predictions_do_not_depend_on_batch_size_and_are_seeded():
     assert not np.array_equal(a.logits, c.logits)
     np.testing.assert_array_equal(a.votes, votes(a.logits))
     np.testing.assert_array_equal(a.evaluated, np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("spec", [{"type": "white_noise", "sigma": 0.3}, {"type": "temporal_shuffle"},
+                                  {"type": "diffpure_ddpm", "tstar": 5}])
+def test_batched_stochastic_predictions_equal_the_clip_by_clip_protocol(spec):
+    """Batches of a ``draws_per_clip`` defense under per-clip streams give each clip the draws it gets
+    alone under seeded(seed, clip, draw): the votes of the clip-by-clip run, the logits up to the
+    rounding of batched arithmetic."""
+    torch.manual_seed(0)
+    purifier = build_defense(spec, diffusion_model=tiny_diffusion())
+    assert purifier.stochastic and purifier.draws_per_clip
+    classifier, clips, ids = MeanColour(), torch.rand(5, 4, 3, 8, 8), np.array([7, 3, 9, 0, 4])
+    batched = predict_defended(DefendedClassifier(classifier, purifier, gradient="none"), clips, 0, 2, 3, ids)
+    one_by_one = copy.copy(purifier)  # the same defense, as one drawing from torch directly: clip by clip
+    one_by_one.draws_per_clip = False
+    alone = predict_defended(DefendedClassifier(classifier, one_by_one, gradient="none"), clips, 0, 2, 3, ids)
+    np.testing.assert_array_equal(batched.votes, alone.votes)
+    np.testing.assert_allclose(batched.logits, alone.logits, rtol=0, atol=1e-5)
+    assert not np.array_equal(batched.logits[:, 0], batched.logits[:, 1])  # draws differ
+    with seeded(0, int(ids[1]), 1), torch.no_grad():  # the protocol: clip 1's draw 1 is keyed (seed, its id, 1)
+        expected = classifier(purifier(clips[1:2], gradient="none")[:, 0])
+    np.testing.assert_allclose(batched.logits[1, 1, 0], expected[0].numpy(), rtol=0, atol=1e-5)
 
 
 def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_logits():

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import REPO
 
 PACKAGE = REPO / "src" / "videopure"
-LIBRARY = ("attacks", "defenses", "diffusion", "flow", "data", "models", "cache", "machine")
+LIBRARY = ("attacks", "defenses", "diffusion", "flow", "data", "models", "cache", "machine", "randomness")
 PIPELINE = ("config", "params", "paths", "plan", "runtime", "evaluation", "tables", "plots")
 
 

@@ -13,15 +13,17 @@
 * :func:`build_defense` — a defense from a config spec ``{"type": ..., **kwargs}`` (and the
   diffusion model, for diffusion-based defenses);
   :func:`register_defense`, :data:`DEFENSES`.
-* :func:`seeded` — the seeding protocol for stochastic defenses.
+* :func:`seeded`, :func:`seeded_clips` — the seeding protocol for stochastic defenses
+  (:mod:`videopure.randomness`).
 """
 
-from videopure.defenses.base import GRADIENT_MODES, Purifier, check_video, derive_seed, seeded
+from videopure.defenses.base import GRADIENT_MODES, Purifier, check_video
 from videopure.defenses.classical import JPEG, NoDefense, TemporalShuffle, WhiteNoise
 from videopure.defenses.defended import DefendedClassifier, majority_vote
 from videopure.defenses.diffusion import DDIMInversion, DiffPureDDIM, DiffPureDDPM, DiffusionPurifier
 from videopure.defenses.registry import DEFENSES, build_defense, check_defense_spec, register_defense, resolve_defense
 from videopure.defenses.videopure import VideoPure
+from videopure.randomness import derive_seed, seeded, seeded_clips
 
 __all__ = [
     "DEFENSES",
@@ -45,4 +47,5 @@ __all__ = [
     "register_defense",
     "resolve_defense",
     "seeded",
+    "seeded_clips",
 ]

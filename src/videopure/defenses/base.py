@@ -25,13 +25,14 @@ differentiable but set ``auto_gradient = "bpda"``: Table I's "+BPDA" columns att
 as the paper does, and their full gradient through every UNet step belongs to the separate
 PGD+DiffAttack column, which asks for ``"exact"`` explicitly.
 
-Randomness. Stochastic purifiers draw from torch's global RNG of the input's device (no generator
-argument), so one mechanism — :func:`seeded` — controls every defense, including the diffusion
-purifiers whose noise is drawn deep inside diffusers' schedulers. The evaluation protocol:
+Randomness. Stochastic purifiers draw through :mod:`videopure.randomness` (no generator argument):
+from torch's global RNG of the input's device, so one mechanism — ``seeded`` — controls every
+defense, or per clip inside ``seeded_clips``. The evaluation protocol:
 
-* a stage that evaluates a stochastic defense runs draw ``d`` of clip ``i`` under
-  ``seeded(config_seed, i, d)``, one clip per forward, so a clip's draws depend neither on the
-  batch size nor on which clips share its batch, and a rerun gives the same numbers;
+* a stage that evaluates a stochastic defense runs draw ``d`` of clip ``i`` as if alone under
+  ``seeded(config_seed, i, d)``: a batch of clips under ``seeded_clips`` where the purifier sets
+  ``draws_per_clip``, one clip per forward otherwise; either way a clip's draws depend neither on
+  the batch size nor on which clips share its batch, and a rerun gives the same numbers;
 * an attack that averages over draws (EOT) batches its draws in one forward under the attack's
   own seed: consecutive draws of one RNG stream are independent;
 * deterministic defenses are batched freely.
@@ -40,7 +41,6 @@ purifiers whose noise is drawn deep inside diffusers' schedulers. The evaluation
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -49,39 +49,6 @@ import torch
 from torch import nn
 
 GRADIENT_MODES = ("exact", "frozen", "bpda", "none", "auto")
-
-
-def derive_seed(*key: int) -> int:
-    """One 64-bit seed from a key such as ``(config_seed, clip_index, draw)``.
-
-    A single integer is returned unchanged, so ``seeded(s)`` behaves like ``torch.manual_seed(s)``.
-    Longer keys are hashed (BLAKE2b), so neighbouring keys give unrelated streams — unlike sums or
-    products of the parts, which collide (``(1, 2)`` vs ``(2, 1)``).
-    """
-    if not key or not all(isinstance(part, int) and not isinstance(part, bool) for part in key):
-        raise ValueError(f"a seed key is one or more integers, got {key!r}")
-    if len(key) == 1:
-        return key[0]
-    digest = hashlib.blake2b(",".join(map(str, key)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-@contextlib.contextmanager
-def seeded(*key: int) -> Iterator[None]:
-    """Run a block with torch's RNGs seeded from ``key``; restore their previous states on exit.
-
-    ``torch.random.fork_rng`` saves and restores the CPU and CUDA generators, so seeding one
-    evaluation does not change the random stream of the code around it.
-
-    Example::
-
-        with seeded(config["seed"], clip_index, draw):
-            candidates = purifier(x, gradient="none")
-    """
-    seed = derive_seed(*key)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        yield
 
 
 def check_video(x: torch.Tensor) -> None:
@@ -110,7 +77,11 @@ class Purifier(nn.Module):
 
     Attributes:
         name: registry name, e.g. ``"jpeg"``; also the defense's label in results.
-        stochastic: True if :meth:`purify` draws randomness (from torch's global RNG) per call.
+        stochastic: True if :meth:`purify` draws randomness per call.
+        draws_per_clip: True if every draw of :meth:`purify` goes through :mod:`videopure.randomness`,
+            one row per clip, so that a batch under ``seeded_clips`` draws for each clip what it draws
+            alone: evaluation then batches the defense. False (the default) for a stochastic defense
+            drawing from torch directly: evaluation runs it one clip at a time under ``seeded``.
         exact_gradient: True if :meth:`purify` is differentiable, so autograd gives the exact
             gradient of the defense; False for defenses an attack must approximate (BPDA).
         num_candidates: ``K``, the number of purified candidates per input video.
@@ -128,6 +99,7 @@ class Purifier(nn.Module):
     num_candidates: int = 1
     auto_gradient: ClassVar[str | None] = None
     diffusion_based: ClassVar[bool] = False
+    draws_per_clip: ClassVar[bool] = False
 
     def __init__(self) -> None:
         # Spelled out so that a parameterless subclass has an empty signature, which

@@ -16,6 +16,7 @@ import torch
 
 from videopure.defenses.base import Purifier
 from videopure.defenses.registry import register_defense
+from videopure.randomness import normal, uniform
 
 
 @register_defense
@@ -102,6 +103,7 @@ class WhiteNoise(Purifier):
     name = "white_noise"
     stochastic = True
     exact_gradient = True
+    draws_per_clip = True
 
     def __init__(self, sigma: float = 8 / 255) -> None:
         super().__init__()
@@ -115,7 +117,7 @@ class WhiteNoise(Purifier):
             raise ValueError(f"white-noise sigma must be a number in (0, 1], got {sigma!r}")
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + self.sigma * torch.randn_like(x)).clamp(0, 1).unsqueeze(1)
+        return (x + self.sigma * normal(x.shape, x.device, x.dtype)).clamp(0, 1).unsqueeze(1)
 
 
 @register_defense
@@ -139,6 +141,7 @@ class TemporalShuffle(Purifier):
     name = "temporal_shuffle"
     stochastic = True
     exact_gradient = True
+    draws_per_clip = True
 
     def __init__(self, window: int | None = None) -> None:
         super().__init__()
@@ -157,7 +160,7 @@ class TemporalShuffle(Purifier):
         Sorting ``window_index + u`` with ``u ~ U[0, 1)`` orders frames by window first and
         uniformly at random within it: one vectorised draw for every clip, full or local shuffle.
         """
-        keys = torch.rand(batch, frames, device=device)
+        keys = uniform((batch, frames), device)
         if self.window is not None:
             keys = keys + torch.div(torch.arange(frames, device=device), self.window, rounding_mode="floor")
         return keys.argsort(dim=1)

@@ -44,6 +44,7 @@ class DiffusionPurifier(Purifier):
     exact_gradient = True
     auto_gradient = "bpda"
     diffusion_based = True
+    draws_per_clip = True  # every draw is videopure.diffusion.sampling.fresh_noise
 
     def __init__(self, model: LatentVideoDiffusion) -> None:
         super().__init__()

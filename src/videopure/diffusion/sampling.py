@@ -7,8 +7,9 @@ storing them, so an attack can differentiate through every step of a long chain 
 segment-wise idea, one segment per step) at the memory of one step; the step's arithmetic on
 latents is kept. Under ``torch.no_grad()`` the steps run plainly.
 
-Randomness: the DDPM loop draws its noise from torch's global RNG of the latent's device, outside
-the checkpointed step (see :mod:`videopure.defenses.base` for the seeding protocol).
+Randomness: the DDPM loop draws its noise through :func:`fresh_noise` (:mod:`videopure.randomness`:
+torch's global RNG of the latent's device, or one generator per clip), outside the checkpointed step
+(see :mod:`videopure.defenses.base` for the seeding protocol).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from videopure.diffusion.schedule import Timesteps
+from videopure.randomness import normal
 
 if TYPE_CHECKING:
     from videopure.diffusion.bundle import LatentVideoDiffusion
@@ -41,7 +43,7 @@ def fresh_noise(z: torch.Tensor) -> torch.Tensor:
     layout: ``torch.randn_like`` follows the strides, so a permuted view (the UNet's output, a
     latent from the VAE) would get the same numbers in another arrangement and a seeded run would
     depend on how its input was computed."""
-    return torch.randn(z.shape, device=z.device, dtype=z.dtype)
+    return normal(z.shape, z.device, z.dtype)
 
 
 def noise_estimate(model: LatentVideoDiffusion, z: torch.Tensor, tau: int) -> torch.Tensor:

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from videopure.defenses.base import Purifier, seeded
+from videopure.defenses.base import Purifier
+from videopure.randomness import seeded
 from videopure.defenses.defended import DefendedClassifier
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from videopure.defenses.base import seeded
+from videopure.randomness import seeded
 from videopure.defenses.defended import DefendedClassifier
 
 

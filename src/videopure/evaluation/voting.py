@@ -13,8 +13,9 @@ from torch import nn
 from tqdm import tqdm
 
 from videopure.cache import read_attrs, read_h5
-from videopure.defenses.base import Purifier, seeded
+from videopure.defenses.base import Purifier
 from videopure.defenses.defended import DefendedClassifier, majority_vote
+from videopure.randomness import seeded, seeded_clips
 
 
 def vote_accuracy(votes: np.ndarray, labels: np.ndarray) -> float:
@@ -62,9 +63,10 @@ def predict_defended(
 ) -> Predictions:
     """Votes and per-candidate logits of a defended classifier (:meth:`DefendedClassifier.classify`).
 
-    Deterministic defenses are batched; stochastic ones run draw ``d`` of clip ``i`` under
-    ``seeded(seed, clip_ids[i], d)`` one clip at a time (the protocol in
-    :mod:`videopure.defenses.base`), so a clip's result depends on neither batch size nor neighbours.
+    ``batch_size`` clips at a time. A stochastic defense's draw ``d`` of clip ``i`` is drawn as if
+    alone under ``seeded(seed, clip_ids[i], d)`` (the protocol in :mod:`videopure.defenses.base`): in
+    batches under ``seeded_clips`` where the purifier sets ``draws_per_clip``, one clip at a time
+    otherwise; a clip's draws depend on neither batch size nor neighbours.
     ``latents``: the clips' cached z0 = E(x) (N, T, c, h, w), for a diffusion defense; ``cached``:
     more of the clips' cached intermediate results, sliced like them (VideoPure's ``trajectory`` and
     ``flow``). ``early_exit``: stop each vote once it is decided (the same votes; the logits of the
@@ -72,6 +74,7 @@ def predict_defended(
     """
     cached = cached or {}
     device = next(defended.classifier.parameters()).device
+    purifier = defended.purifier
 
     def vote_of(start: int, stop: int):
         z0 = None if latents is None else latents[start:stop].to(device)
@@ -79,20 +82,24 @@ def predict_defended(
         vote = defended.classify(clips[start:stop].to(device), z0, early_exit=early_exit, **parts)
         return vote.logits.cpu(), vote.classes.cpu(), vote.evaluated.cpu()
 
-    if not defended.purifier.stochastic:
+    def draws_of(start: int, stop: int):
+        """Each output (batch, draws, ...) of the clips start:stop."""
+        per_draw = []
+        for draw in range(draws):
+            keys = [(seed, int(clip_id), draw) for clip_id in clip_ids[start:stop]]
+            with seeded_clips(keys, device) if purifier.draws_per_clip else seeded(*keys[0]):
+                per_draw.append(vote_of(start, stop))
+        return [torch.stack(part, dim=1) for part in zip(*per_draw)]
+
+    if not purifier.stochastic:
         starts = tqdm(range(0, len(clips), batch_size), desc="predict", unit="batch")
         batches = zip(*(vote_of(start, start + batch_size) for start in starts))
         # A deterministic defense: every draw repeats the clip's candidates.
         logits, classes, evaluated = (torch.cat(part).unsqueeze(1).expand(-1, draws, *part[0].shape[1:]) for part in batches)
     else:
-        per_clip = []
-        for index in tqdm(range(len(clips)), desc="predict", unit="clip"):
-            per_draw = []
-            for draw in range(draws):
-                with seeded(seed, int(clip_ids[index]), draw):
-                    per_draw.append(vote_of(index, index + 1))
-            per_clip.append([torch.cat(part) for part in zip(*per_draw)])
-        logits, classes, evaluated = (torch.stack(part) for part in zip(*per_clip))
+        step = batch_size if purifier.draws_per_clip else 1
+        starts = tqdm(range(0, len(clips), step), desc="predict", unit="batch" if step > 1 else "clip")
+        logits, classes, evaluated = (torch.cat(part) for part in zip(*(draws_of(start, start + step) for start in starts)))
     return Predictions(logits.numpy(), classes.numpy(), evaluated.numpy())
 
 

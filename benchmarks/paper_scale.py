@@ -214,6 +214,11 @@ def main(argv: list[str] | None = None) -> None:
         "--grad-shape", type=shape_argument, default=(8, 28, 28), help="latent T,h,w of forward+backward"
     )
     parser.add_argument(
+        "--no-gradient",
+        action="store_true",
+        help="skip unet_forward_backward (Table X needs no gradient; it is the measurement that needs the most memory)",
+    )
+    parser.add_argument(
         "--decode-shape", type=shape_argument, default=None, help="latent T,h,w to decode (default: the clip's)"
     )
     parser.add_argument("--frame-batch", type=int, default=8, help="frames per VAE encoder and decoder call")
@@ -329,10 +334,6 @@ def main(argv: list[str] | None = None) -> None:
             "latent_shape": list(z_forward.shape),
             **measure("unet_forward", forward, device, args.repeats, warmup),
         },
-        "unet_forward_backward": {
-            "latent_shape": list(z_grad.shape),
-            **measure("unet_forward_backward", forward_backward, device, args.repeats, warmup),
-        },
         "vae_decode": {
             "latent_shape": list(z_decode.shape),
             "pixel_shape": [1, decode_shape[0], 3, decode_shape[1] * pixels, decode_shape[2] * pixels],
@@ -359,6 +360,11 @@ def main(argv: list[str] | None = None) -> None:
             **measure("optimisation_step", optimisation_step, device, args.repeats, warmup),
         },
     }
+    if not args.no_gradient:
+        results["unet_forward_backward"] = {
+            "latent_shape": list(z_grad.shape),
+            **measure("unet_forward_backward", forward_backward, device, args.repeats, warmup),
+        }
     weights_folder.cleanup()
     costs = {name: measured["median_seconds"] for name, measured in results.items()}
     table10 = {

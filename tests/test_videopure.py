@@ -494,3 +494,15 @@ def test_gradient_agreement_reports_bpda_against_the_exact_modes(model):
         exact, bpda = gradients["exact"], gradients["bpda"]
         assert slope(exact) == pytest.approx(float(exact.norm()), rel=0.1)
         assert abs(slope(bpda)) < 0.1 * float(bpda.norm())
+
+def test_with_settings_is_a_sweep_point_on_the_same_models(model):
+    """Table X's new sweep point (evaluation.speed.speed_report): the row's defense with the swept
+    settings changed, on the same diffusion and flow models, as if built from the changed spec."""
+    row = VideoPure(model, tstar=2, lambda_spa=100.0, flow={"type": "dis"})
+    point = row.with_settings(alpha_s=-8.0)
+    assert point.model is row.model and point.flow_model is row.flow_model
+    assert point.settings() == VideoPure(model, tstar=2, lambda_spa=100.0, alpha_s=-8.0, flow={"type": "dis"}).settings()
+    assert row.settings()["alpha_s"] == -4.0  # the row is unchanged
+    assert row.with_settings(flow={"type": "farneback"}).settings()["flow"] == {"type": "farneback"}
+    with pytest.raises(ValueError, match="alpha_s = 0"):
+        row.with_settings(alpha_s=0.0)

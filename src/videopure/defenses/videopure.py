@@ -210,6 +210,12 @@ class VideoPure(DiffusionPurifier):
         self.detach_warped = detach_warped
         self.num_candidates = 1 if candidate is not None else tstar + 1
 
+    def with_settings(self, **changes: Any) -> VideoPure:
+        """This defense on the same diffusion and flow models with some constructor arguments changed
+        (``alpha_s=-8.0``): a new point of a sweep."""
+        arguments = {key: getattr(self, key) for key in self.defaults() if key != "flow"}
+        return VideoPure(self.model, **{**arguments, "flow": self.flow_model, **changes})
+
     #: What a trajectory (:meth:`trajectory`) depends on, besides its input and model.
     TRAJECTORY_SETTINGS = ("tstar", "num_inference_steps", "temporal_inversion")
 

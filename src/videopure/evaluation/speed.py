@@ -17,13 +17,51 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from videopure.randomness import seeded
+from videopure.defenses import DiffPureDDPM, Purifier, VideoPure
 from videopure.defenses.defended import DefendedClassifier
+from videopure.machine import machine_description
+from videopure.randomness import seeded
 
 
 @torch.no_grad()
+def speed_report(
+    classifier: nn.Module,
+    purifiers: Mapping[str, Purifier],
+    sweep_point: Mapping[str, Any],
+    clips: torch.Tensor,
+    seed: int,
+) -> dict[str, Any]:
+    """Table X's measurements, in one run (rule purification_speed): seconds per clip of the
+    DiffPure_DDPM and the VideoPure row of ``purifiers`` (by name) in front of ``classifier`` —
+    VideoPure with its full vote and with the early-exit vote — and their ratios; then what a new
+    VideoPure sweep point (``sweep_point``: the settings it changes) costs from the caches against
+    the row from scratch (:func:`time_sweep_point`), with either vote."""
+    baseline = next(name for name, purifier in purifiers.items() if isinstance(purifier, DiffPureDDPM))
+    ours = next(name for name, purifier in purifiers.items() if isinstance(purifier, VideoPure))
+    defended = {name: DefendedClassifier(classifier, purifiers[name], gradient="none") for name in (baseline, ours)}
+    report: dict[str, Any] = {
+        "machine": machine_description(),
+        "device": str(next(classifier.parameters()).device),
+        "threads": torch.get_num_threads(),
+        "clip_shape": list(clips.shape[1:]),
+        "defenses": {
+            baseline: time_defended(defended[baseline], clips, seed),
+            ours: time_defended(defended[ours], clips, seed),
+            f"{ours} (early exit)": time_defended(defended[ours], clips, seed, early_exit=True),
+        },
+    }
+    seconds = [measured["median_seconds"] for measured in report["defenses"].values()]
+    report["ratio"] = seconds[0] / seconds[1]
+    report["ratio_early_exit"] = seconds[0] / seconds[2]
+    new_point = purifiers[ours].with_settings(**sweep_point)
+    report["sweep_point"] = time_sweep_point(defended[ours], new_point, clips)
+    report["sweep_point_early_exit"] = time_sweep_point(defended[ours], new_point, clips, early_exit=True)
+    return report
+
+
 def time_defended(
     defended: DefendedClassifier, clips: torch.Tensor, seed: int, early_exit: bool = False
 ) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from videopure.evaluation.columns import (
     defense_specs,
 )
 from videopure.evaluation.loading import EvalClips, read_attack_clips
+from videopure.evaluation.rows import read_shared_clean, shared_clean_predictions
 from videopure.evaluation.speed import WorkPerClip, priced_table10
 from videopure.evaluation.voting import SideBySide, defended_accuracies, predict_defended, votes
 from tests.helpers import tiny_diffusion
@@ -272,3 +273,34 @@ def test_table_x_priced_from_the_seconds_of_one_operation_of_each_kind():
         WorkPerClip.videopure(6).seconds({key: value for key, value in costs.items() if key != "flow"})
     with pytest.raises(ValueError, match="1 to 7 candidates, got 8"):
         WorkPerClip.videopure(6, 8)
+
+
+@pytest.mark.parametrize("spec", [{"type": "diffpure_ddpm", "tstar": 5}, {"type": "ddim_inversion", "tstar": 2}])
+def test_shared_clean_votes_equal_each_recognizers_own_row(tmp_path, spec):
+    """Rule predict_clean purifies each clean clip once for every recognizer; each row's clean group,
+    read from it, is what the row computes alone (rule predict), to the bit."""
+    torch.manual_seed(0)
+    model = tiny_diffusion()
+    purifier = build_defense(spec, diffusion_model=model)
+    recognizers = {"a": MeanColour(), "b": MeanColour()}
+    data = eval_clips(5)
+    with torch.no_grad():
+        latents = model.encode(data.clips)
+    arrays = shared_clean_predictions(recognizers, purifier, data, seed=3, draws=2, batch_size=2, latents=latents)
+    for name, recognizer in recognizers.items():
+        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), data.clips, 3, 2, 2,
+                                 data.index, latents, early_exit=True)
+        for key in ("logits", "votes", "evaluated"):
+            np.testing.assert_array_equal(arrays[f"{name}/{key}"], getattr(alone, key))
+    upstream = {**data.upstream, "checkpoint_a": "ca", "checkpoint_b": "cb"}
+    params = {"defense_settings": purifier.settings(), "seed": 3, "draws": 2}
+    write_h5(tmp_path / "shared.h5", arrays, params=params, upstream=upstream)
+    record = read_shared_clean(str(tmp_path / "shared.h5"), "b", "cb", purifier, data, 3, 2)
+    np.testing.assert_array_equal(record["b/votes"], arrays["b/votes"])
+    for wrong, key in ((dict(checkpoint="other"), "checkpoint_b"), (dict(seed=4), "seed"), (dict(draws=1), "draws")):
+        arguments = {"checkpoint": "cb", "seed": 3, "draws": 2, **wrong}
+        with pytest.raises(StaleCacheError, match=key):
+            read_shared_clean(str(tmp_path / "shared.h5"), "b", arguments["checkpoint"], purifier, data,
+                              arguments["seed"], arguments["draws"])
+    with pytest.raises(ValueError, match="7 candidates"):
+        shared_clean_predictions(recognizers, build_defense({"type": "videopure"}, diffusion_model=model), data, 3, 1, 2)

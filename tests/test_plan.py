@@ -74,6 +74,25 @@ def test_predict_inputs_of_videopure_read_its_latents_trajectories_and_flows_per
     }
 
 
+def test_one_candidate_diffusion_rows_read_their_clean_votes_from_one_purification_for_every_recognizer():
+    mini = plan(MINI)
+    assert mini.shared_clean == ["DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion"]  # not Ours: 7 candidates
+    inputs = mini.predict_inputs(Wildcards(dataset="mini", model="SlowFast", defense="DiffPure_DDPM"))
+    assert inputs["clean_shared"] == "results/predictions_clean/mini/DiffPure_DDPM.h5"
+    assert "latents_clean" not in inputs and inputs["latents_pgd"] == "results/latents/mini/SlowFast/graybox/pgd.h5"
+    assert mini.shared_clean_inputs(Wildcards(dataset="mini", defense="DiffPure_DDPM")) == {
+        "frames": "results/frames/mini/test.h5",
+        "evalset": "results/evalset/mini.h5",
+        "latents_clean": "results/latents/mini/clean.h5",
+        "diffusion_model": "results/models/mini-ldm",
+        "checkpoint_NL": "results/models/mini-NL/checkpoint.pth",
+        "checkpoint_SlowFast": "results/models/mini-SlowFast/checkpoint.pth",
+    }
+    # Variants and Table V's rows purify their clean clips in their own row.
+    for defense in ("Ours+tstar~2", "DiffPure_DDPM@StableDiffusion"):
+        assert "clean_shared" not in mini.predict_inputs(Wildcards(dataset="mini", model="NL", defense=defense))
+
+
 def test_adaptive_cells_through_diffusion_are_read_where_scheduled_or_already_made():
     ours = Wildcards(dataset="mini", model="NL", defense="Ours")
     assert plan(MINI, diffusion_adaptive="skip").row_sources(ours) == ["clean", "pgd", "tt"]

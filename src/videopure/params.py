@@ -52,6 +52,7 @@ STAGE_CONFIG: dict[str, tuple[str, ...]] = {
     "flow": (*FRAMES_CONFIG, *BATCH_CONFIG),
     "flow_checks": ("datasets.{dataset}.clip", *BATCH_CONFIG),
     "predict": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "evaluation"),
+    "predict_clean": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, "evaluation"),
     "diffusion_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG, "diagnostics.ldm_checks"),
     "graybox_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG, *BATCH_CONFIG, "diagnostics.graybox_references"),
     "gradient_checks": (*RECOGNIZER_CONFIG, *DIFFUSION_CONFIG),

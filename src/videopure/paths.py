@@ -93,6 +93,12 @@ def predictions_file(dataset: str, model: str, defense: str) -> str:
     return f"results/predictions/{dataset}/{model}/{defense}.h5"
 
 
+def shared_clean_predictions_file(dataset: str, defense: str) -> str:
+    """Every recognizer's votes on the clean evaluation set behind one purification of each clip by a
+    one-candidate diffusion defense (rule predict_clean), which its Table I rows read."""
+    return f"results/predictions_clean/{dataset}/{defense}.h5"
+
+
 def setting_predictions_file(dataset: str, model: str, defense: str, setting: str) -> str:
     """A defense's votes on the clips of the attacks at another setting than Table I's (rule
     predict_setting), a group per attack column, like :func:`predictions_file`."""

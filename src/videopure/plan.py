@@ -62,6 +62,7 @@ from videopure.paths import (
     result_file,
     setting_attack_file,
     setting_predictions_file,
+    shared_clean_predictions_file,
     speed_report_file,
     trained_diffusion_dir,
     trained_flow_weights,
@@ -180,6 +181,11 @@ class Plan:
         # The defenses on the dataset's own diffusion model, whose latent caches they read (Table V's
         # image models encode their clips as they purify them).
         self.latent_cached = [name for name in self.diffusion_defenses if name not in self.table5_variants]
+        # Table I's one-candidate diffusion rows: their clean clips are purified once for every
+        # recognizer of the dataset (rule predict_clean), as their candidate does not depend on it.
+        self.shared_clean = [
+            name for name, spec in self.defenses.items() if name in self.latent_cached and spec["type"] != "videopure"
+        ]
         # Table I's rows with a PGD+DiffAttack column (the full gradient through the diffusion model).
         self.full_gradient_defenses = [
             name
@@ -466,8 +472,11 @@ class Plan:
                 inputs[source] = adaptive_file(dataset, model, defense, source)
         if defense in self.diffusion_defenses:
             inputs["diffusion_model"] = self.defense_diffusion_model(dataset, defense)
-        if defense in self.latent_cached:
+        if defense in self.shared_clean:
+            inputs["clean_shared"] = shared_clean_predictions_file(dataset, defense)
+        elif defense in self.latent_cached:
             inputs["latents_clean"] = clean_latents_file(dataset)
+        if defense in self.latent_cached:
             for source in GRAYBOX_SLUGS:
                 if source in sources:
                     inputs[f"latents_{source}"] = graybox_latents_file(dataset, model, source)
@@ -483,6 +492,20 @@ class Plan:
                     inputs[f"trajectory_{source}"] = trajectory_file(dataset, key, cache_source)
                 if flow is not None:
                     inputs[f"flow_{source}"] = flow_file(dataset, flow_slug(flow), cache_source)
+        return inputs
+
+    def shared_clean_inputs(self, wildcards) -> dict[str, str]:
+        """What rule predict_clean reads: the clean evaluation set, its cached latents, the defense's
+        diffusion model and every recognizer's checkpoint (``checkpoint_<model>``)."""
+        dataset = wildcards.dataset
+        inputs = {
+            "frames": self.eval_frames(wildcards),
+            "evalset": evalset_file(dataset),
+            "latents_clean": clean_latents_file(dataset),
+            "diffusion_model": self.defense_diffusion_model(dataset, wildcards.defense),
+        }
+        for model in self.classifier_names(dataset):
+            inputs[f"checkpoint_{model}"] = self.checkpoint(dataset, model)
         return inputs
 
     def attack_at(self, dataset: str, model: str, defense: str, column: str, setting: AttackSetting) -> str:

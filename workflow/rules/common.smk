@@ -31,6 +31,7 @@ from videopure.paths import (
     result_file,
     setting_attack_file,
     setting_predictions_file,
+    shared_clean_predictions_file,
     speed_report_file,
     trained_checkpoint,
     trained_classifier_metrics,

@@ -37,6 +37,30 @@ rule evaluation_set:
         "../scripts/evaluation_set.py"
 
 
+# The clean clips through a one-candidate diffusion defense (DiffPure_DDPM, DiffPure_DDIM, DDIM
+# Inversion), purified once and classified by every recognizer; rule predict's rows read their share.
+rule predict_clean:
+    input:
+        unpack(PLAN.shared_clean_inputs),
+    output:
+        shared_clean_predictions_file("{dataset}", "{defense}"),
+    log:
+        "logs/predict_clean/{dataset}/{defense}.log",
+    benchmark:
+        "results/benchmarks/predict_clean/{dataset}/{defense}.tsv"
+    wildcard_constraints:
+        defense=one_of(PLAN.shared_clean),
+    threads: PLAN.threads
+    resources:
+        cpu_threads=PLAN.threads,
+    params:
+        config=PLAN.stage_config("predict_clean"),
+        models=lambda wildcards: PLAN.classifier_names(wildcards.dataset),
+        defense=PLAN.defense_spec,
+    script:
+        "../scripts/predict_clean.py"
+
+
 rule predict:
     input:
         unpack(PLAN.predict_inputs),

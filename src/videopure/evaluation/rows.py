@@ -2,9 +2,11 @@
 clips (rules predict and predict_setting).
 
 Diffusion defenses read a clip file's cached latents z0 = E(x) where the row has them (rules encode_*);
-VideoPure also its cached trajectory (rule invert) and flow (rule flow). With early exit each vote
-stops once decided: the logits of the candidates it did not need are NaN, and ``evaluated`` counts
-those it did.
+VideoPure also its cached trajectory (rule invert) and flow (rule flow). A one-candidate diffusion
+defense's clean clips are purified once for all recognizers of the dataset (rule predict_clean,
+:func:`shared_clean_predictions`), and each row reads its recognizer's share. With early exit each
+vote stops once decided: the logits of the candidates it did not need are NaN, and ``evaluated``
+counts those it did.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
-from videopure.defenses import DefendedClassifier
+from videopure.cache import H5Record, read_h5
+from videopure.defenses import DefendedClassifier, Purifier
 from videopure.defenses.videopure import VideoPure
 from videopure.evaluation.latents import read_latents
 from videopure.evaluation.loading import EvalClips, read_attack_clips
-from videopure.evaluation.voting import Predictions, predict_defended, vote_accuracy
 from videopure.evaluation.trajectories import read_flows, read_trajectories
+from videopure.evaluation.voting import Predictions, SideBySide, predict_defended, vote_accuracy, votes
+from videopure.params import file_digest
 
 
 @dataclass
@@ -49,10 +55,19 @@ def vote_row(
 ) -> Row:
     """Votes of ``defended`` (defense ``defense`` of ``spec`` on recognizer ``model``) on each of
     ``sources``: ``clean``, or an attack column whose clips are ``files[source]``. ``files`` also names
-    the caches a source has: ``latents_<source>``, ``trajectory_<source>``, ``flow_<source>``."""
+    the caches a source has: ``latents_<source>``, ``trajectory_<source>``, ``flow_<source>``, and
+    ``clean_shared``, the clean votes of every recognizer (:func:`shared_clean_predictions`)."""
     purifier = defended.purifier
     row = Row(arrays={"labels": data.labels.numpy(), "video_ids": data.video_ids})
     for source in sources:
+        if source == "clean" and "clean_shared" in files:
+            checkpoint = file_digest(files["checkpoint"])
+            shared = read_shared_clean(files["clean_shared"], model, checkpoint, purifier, data, seed, draws)
+            row.upstream["clean"] = shared.identity
+            for key in ("logits", "votes", "evaluated"):
+                row.arrays[f"clean/{key}"] = shared[f"{model}/{key}"]
+            row.accuracy["clean"] = vote_accuracy(row.arrays["clean/votes"], row.arrays["labels"])
+            continue
         clips, clips_upstream = data.clips, data.upstream
         if source != "clean":
             adversarial = read_attack_clips(files[source], data, model, source, (defense, purifier.settings()))
@@ -81,3 +96,44 @@ def vote_row(
         row.arrays[f"{source}/evaluated"] = predictions.evaluated
         row.accuracy[source] = vote_accuracy(predictions.votes, row.arrays["labels"])
     return row
+
+
+def shared_clean_predictions(
+    classifiers: Mapping[str, nn.Module],
+    purifier: Purifier,
+    data: EvalClips,
+    seed: int,
+    draws: int,
+    batch_size: int,
+    latents: torch.Tensor | None = None,
+) -> dict[str, np.ndarray]:
+    """Every recognizer's predictions on the clean evaluation set behind one purification of each clip
+    (rule predict_clean): arrays ``<model>/logits``, ``<model>/votes``, ``<model>/evaluated``, each
+    equal to what :func:`vote_row` computes for that recognizer alone — the same candidates (the
+    draws are keyed by clip and draw, not by recognizer) through the same recognizer. Only for a
+    defense with one candidate, whose vote is that candidate's class: a vote over several
+    candidates may stop early at a different candidate for each recognizer."""
+    if purifier.num_candidates != 1:
+        raise ValueError(
+            f"defense {purifier.name!r} has {purifier.num_candidates} candidates; only one-candidate defenses share "
+            "their clean purification across recognizers"
+        )
+    side_by_side = SideBySide(dict(classifiers))
+    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
+    predictions = predict_defended(defended, data.clips, seed, draws, batch_size, data.index, latents)
+    arrays = {}
+    for name, logits in side_by_side.split(predictions.logits).items():
+        arrays.update({f"{name}/logits": logits, f"{name}/votes": votes(logits), f"{name}/evaluated": predictions.evaluated})
+    return arrays
+
+
+def read_shared_clean(
+    path: str, model: str, checkpoint: str, purifier: Purifier, data: EvalClips, seed: int, draws: int
+) -> H5Record:
+    """Recognizer ``model``'s share of a rule predict_clean file, refused (StaleCacheError naming the
+    key) unless it was made with this defense's settings, seed and draws, from these clean clips and
+    the recognizer's checkpoint (identity ``checkpoint``)."""
+    expected = {"defense_settings": purifier.settings(), "seed": seed, "draws": draws}
+    upstream = {**data.upstream, f"checkpoint_{model}": checkpoint}
+    keys = [f"{model}/{key}" for key in ("logits", "votes", "evaluated")]
+    return read_h5(path, expect_params=expected, expect_upstream=upstream, keys=keys)

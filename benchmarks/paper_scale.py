@@ -208,6 +208,13 @@ def main(argv: list[str] | None = None) -> None:
         "--smoke: config/smoke.yaml)",
     )
     parser.add_argument(
+        "--diffusion-model",
+        type=Path,
+        default=None,
+        help="a trained bundle (e.g. results/models/mini-ldm with --profile config/config.yaml) in place of the "
+        "paper's architecture at random weights",
+    )
+    parser.add_argument(
         "--unet-shape", type=shape_argument, default=None, help="latent T,h,w of the forward (default: the clip's)"
     )
     parser.add_argument(
@@ -266,11 +273,15 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.manual_seed(0)
     start = time.perf_counter()
-    with torch.device(device):
-        vae, unet = tiny_architecture() if args.smoke else paper_architecture()
-        embedding = torch.randn(1, 77, unet.config.cross_attention_dim)  # the CLIP text embedding's shape
-    model = LatentVideoDiffusion(vae, unet, MODELSCOPE_SCHEDULER_CONFIG, embedding)
-    model = model.requires_grad_(False).eval().to(dtype)
+    if args.diffusion_model is not None:
+        model = LatentVideoDiffusion.from_pretrained(args.diffusion_model, device=device, dtype=dtype)
+    else:
+        with torch.device(device):
+            vae, unet = tiny_architecture() if args.smoke else paper_architecture()
+            embedding = torch.randn(1, 77, unet.config.cross_attention_dim)  # the CLIP text embedding's shape
+        model = LatentVideoDiffusion(vae, unet, MODELSCOPE_SCHEDULER_CONFIG, embedding)
+        model = model.requires_grad_(False).eval().to(dtype)
+    vae, unet = model.vae, model.unet
     build_seconds = time.perf_counter() - start
     print(f"built the model in {build_seconds:.1f} s", flush=True)
     channels, pixels = vae.config.latent_channels, model.vae_scale_factor
@@ -386,6 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         "dtype": args.dtype,
         "threads": torch.get_num_threads(),
         "smoke": args.smoke,
+        "diffusion_model": str(args.diffusion_model) if args.diffusion_model else "random weights",
         "parameters": {
             "unet": sum(p.numel() for p in unet.parameters()),
             "vae": sum(p.numel() for p in vae.parameters()),

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, tiny_diffusion
 from videopure.cache import write_h5
 
 SCRIPT = REPO / "benchmarks" / "paper_scale.py"
@@ -80,3 +80,23 @@ def test_votes_from_refuses_other_predictions_before_measuring(tmp_path, setting
     assert result.returncode != 0 and message in result.stderr
     assert str(votes) in result.stderr and "built the model" not in result.stdout
     assert not (tmp_path / "never.json").exists()
+
+
+def test_a_trained_bundle_prices_its_own_profile(tmp_path):
+    """--diffusion-model: Table X priced on a saved bundle (e.g. mini's trained one) in place of the
+    paper's architecture, on the profile's clip (smoke's 8 x 32 x 32: 16 x 16 latents for this VAE)."""
+    bundle = tmp_path / "ldm"
+    tiny_diffusion().save_pretrained(bundle)
+    out = tmp_path / "priced.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--profile", str(REPO / "config" / "smoke.yaml"), "--diffusion-model",
+         str(bundle), "--no-gradient", "--threads", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["diffusion_model"] == str(bundle) and "unet_forward_backward" not in report["results"]
+    assert report["table10"]["clip_latent_shape"] == [8, 16, 16]
+    assert report["results"]["vae_decode"]["latent_shape"] == [1, 8, 4, 16, 16]
+    assert report["parameters"]["unet"] == sum(p.numel() for p in tiny_diffusion().unet.parameters())

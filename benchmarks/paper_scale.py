@@ -124,6 +124,19 @@ def early_exit_candidates(paths: Sequence[Path], tstar: int) -> list[int]:
     return counts
 
 
+def check_priced_spec(spec: dict) -> None:
+    """Stop unless VideoPure's spec does what WorkPerClip.videopure counts: the optimisation on with
+    L_temp (so one flow per clip), every candidate voted, no UNet call inside the loss."""
+    settings = VideoPure.spec_settings(spec)
+    counted = {"optimize": True, "candidate": None, "loss_through_unet": False, "replace_trajectory": False}
+    differing = {key: settings[key] for key, value in counted.items() if settings[key] != value}
+    if differing or settings["lambda_temp"] <= 0:
+        raise SystemExit(
+            f"Table X's VideoPure row sets {differing or {'lambda_temp': settings['lambda_temp']}}: the priced work "
+            f"counts the paper's VideoPure ({counted}, lambda_temp > 0), which WorkPerClip.videopure prices"
+        )
+
+
 def random_weights_flow(spec: dict, folder: Path) -> dict:
     """``spec`` with a RAFT's weights replaced by random ones of its size (saved under ``folder``):
     time does not depend on the weights, and the paper's need a download."""
@@ -267,6 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     ddpm_spec, videopure_spec = (
         {**resolve_defense(spec["type"]).defaults(), **spec} for spec in speed_defenses.values()
     )
+    check_priced_spec(videopure_spec)
     clip_spec = plan.datasets[plan.ablations.dataset]["clip"]
     recognizer_config = plan.datasets[plan.ablations.dataset]["classifiers"][plan.ablations.model]["config"]
     candidates = early_exit_candidates(args.votes_from, videopure_spec["tstar"])

@@ -532,6 +532,11 @@ def test_seeded_clips_gives_each_row_the_draws_of_its_clip_alone_and_refuses_oth
     assert torch.equal(outside, torch.randn(2, 5))  # outside seeded_clips: torch's global stream
     with seeded_clips(keys), pytest.raises(ValueError, match=r"shape \(4, 5\) inside seeded_clips for 2 clips"):
         normal((4, 5))  # e.g. an EOT batch of draws: those belong under seeded
+    with seeded_clips(keys):
+        with seeded(9):  # seeded inside: one stream again, for any batch
+            nested = normal((4, 5))
+        assert torch.equal(normal((2, 5)), noise)  # the clips' streams untouched by it
+    assert torch.equal(nested, torch.randn(4, 5, generator=torch.Generator().manual_seed(9)))
     with pytest.raises(ValueError, match="one seed key per clip"):
         with seeded_clips([]):
             pass

@@ -21,9 +21,10 @@ from videopure.evaluation.columns import (
     defense_specs,
 )
 from videopure.evaluation.loading import EvalClips, read_attack_clips
-from videopure.evaluation.rows import read_shared_clean, shared_clean_predictions
+from videopure.evaluation.rows import read_shared_clean, shared_clean_predictions, vote_row
 from videopure.evaluation.speed import WorkPerClip, priced_table10
 from videopure.evaluation.voting import SideBySide, defended_accuracies, predict_defended, votes
+from videopure.params import file_digest
 from tests.helpers import tiny_diffusion
 
 ATTACK = {"norm": "linf", "eps": 4 / 255, "steps": 10, "step_size": 2 / 255, "eot_samples": 20,
@@ -304,3 +305,25 @@ def test_shared_clean_votes_equal_each_recognizers_own_row(tmp_path, spec):
                               arguments["seed"], arguments["draws"])
     with pytest.raises(ValueError, match="7 candidates"):
         shared_clean_predictions(recognizers, build_defense({"type": "videopure"}, diffusion_model=model), data, 3, 1, 2)
+
+
+def test_a_row_copies_its_recognizers_share_of_the_shared_clean_votes(tmp_path):
+    """Rule predict's row of a one-candidate diffusion defense takes its clean group from rule
+    predict_clean's file (no latents needed) and records that file as the clean votes' upstream."""
+    torch.manual_seed(0)
+    purifier = build_defense({"type": "diffpure_ddpm", "tstar": 5}, diffusion_model=tiny_diffusion())
+    recognizers, data = {"a": MeanColour(), "b": MeanColour()}, eval_clips(4)
+    arrays = shared_clean_predictions(recognizers, purifier, data, seed=3, draws=1, batch_size=4)
+    checkpoint = tmp_path / "b.pth"
+    checkpoint.write_bytes(b"recognizer b")
+    upstream = {**data.upstream, "checkpoint_b": file_digest(checkpoint)}
+    write_h5(tmp_path / "shared.h5", arrays, params={"defense_settings": purifier.settings(), "seed": 3, "draws": 1},
+             upstream=upstream)
+    files = {"shared_clean": str(tmp_path / "shared.h5"), "checkpoint": str(checkpoint)}
+    defended = DefendedClassifier(recognizers["b"], purifier, gradient="none")
+    row = vote_row(defended, {"type": "diffpure_ddpm", "tstar": 5}, data, ["clean"], files, "b", "DiffPure_DDPM",
+                   seed=3, draws=1, batch_size=4, early_exit=True)
+    for key in ("logits", "votes", "evaluated"):
+        np.testing.assert_array_equal(row.arrays[f"clean/{key}"], arrays[f"b/{key}"])
+    assert row.upstream["clean"] == read_attrs(tmp_path / "shared.h5")[2]
+    assert row.accuracy["clean"] == pytest.approx((arrays["b/votes"][:, 0] == data.labels.numpy()).mean())

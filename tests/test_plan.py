@@ -78,7 +78,7 @@ def test_one_candidate_diffusion_rows_read_their_clean_votes_from_one_purificati
     mini = plan(MINI)
     assert mini.shared_clean == ["DiffPure_DDPM", "DiffPure_DDIM", "DDIM_Inversion"]  # not Ours: 7 candidates
     inputs = mini.predict_inputs(Wildcards(dataset="mini", model="SlowFast", defense="DiffPure_DDPM"))
-    assert inputs["clean_shared"] == "results/predictions_clean/mini/DiffPure_DDPM.h5"
+    assert inputs["shared_clean"] == "results/predictions_clean/mini/DiffPure_DDPM.h5"
     assert "latents_clean" not in inputs and inputs["latents_pgd"] == "results/latents/mini/SlowFast/graybox/pgd.h5"
     assert mini.shared_clean_inputs(Wildcards(dataset="mini", defense="DiffPure_DDPM")) == {
         "frames": "results/frames/mini/test.h5",
@@ -90,7 +90,7 @@ def test_one_candidate_diffusion_rows_read_their_clean_votes_from_one_purificati
     }
     # Variants and Table V's rows purify their clean clips in their own row.
     for defense in ("Ours+tstar~2", "DiffPure_DDPM@StableDiffusion"):
-        assert "clean_shared" not in mini.predict_inputs(Wildcards(dataset="mini", model="NL", defense=defense))
+        assert "shared_clean" not in mini.predict_inputs(Wildcards(dataset="mini", model="NL", defense=defense))
 
 
 def test_adaptive_cells_through_diffusion_are_read_where_scheduled_or_already_made():

@@ -495,6 +495,7 @@ def test_gradient_agreement_reports_bpda_against_the_exact_modes(model):
         assert slope(exact) == pytest.approx(float(exact.norm()), rel=0.1)
         assert abs(slope(bpda)) < 0.1 * float(bpda.norm())
 
+
 def test_with_settings_is_a_sweep_point_on_the_same_models(model):
     """Table X's new sweep point (evaluation.speed.speed_report): the row's defense with the swept
     settings changed, on the same diffusion and flow models, as if built from the changed spec."""

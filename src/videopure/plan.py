@@ -184,7 +184,9 @@ class Plan:
         # Table I's one-candidate diffusion rows: their clean clips are purified once for every
         # recognizer of the dataset (rule predict_clean), as their candidate does not depend on it.
         self.shared_clean = [
-            name for name, spec in self.defenses.items() if name in self.latent_cached and spec["type"] != "videopure"
+            name
+            for name, spec in self.defenses.items()
+            if name in self.latent_cached and not issubclass(resolve_defense(spec["type"]), VideoPure)
         ]
         # Table I's rows with a PGD+DiffAttack column (the full gradient through the diffusion model).
         self.full_gradient_defenses = [
@@ -473,7 +475,7 @@ class Plan:
         if defense in self.diffusion_defenses:
             inputs["diffusion_model"] = self.defense_diffusion_model(dataset, defense)
         if defense in self.shared_clean:
-            inputs["clean_shared"] = shared_clean_predictions_file(dataset, defense)
+            inputs["shared_clean"] = shared_clean_predictions_file(dataset, defense)
         elif defense in self.latent_cached:
             inputs["latents_clean"] = clean_latents_file(dataset)
         if defense in self.latent_cached:

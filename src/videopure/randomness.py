@@ -18,9 +18,20 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-_CLIP_GENERATORS: contextvars.ContextVar[list[torch.Generator] | None] = contextvars.ContextVar(
-    "clip_generators", default=None
-)
+class _ClipStreams:
+    """One generator per clip and device, made on a clip's first draw on that device."""
+
+    def __init__(self, seeds: list[int]) -> None:
+        self.seeds = seeds
+        self.generators: dict[torch.device, list[torch.Generator]] = {}
+
+    def on(self, device: torch.device) -> list[torch.Generator]:
+        if device not in self.generators:
+            self.generators[device] = [torch.Generator(device).manual_seed(seed) for seed in self.seeds]
+        return self.generators[device]
+
+
+_CLIP_STREAMS: contextvars.ContextVar[_ClipStreams | None] = contextvars.ContextVar("clip_streams", default=None)
 
 
 def derive_seed(*key: int) -> int:
@@ -51,15 +62,19 @@ def seeded(*key: int) -> Iterator[None]:
             candidates = purifier(x, gradient="none")
     """
     seed = derive_seed(*key)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        yield
+    token = _CLIP_STREAMS.set(None)  # inside seeded_clips too, the block draws from this one stream
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            yield
+    finally:
+        _CLIP_STREAMS.reset(token)
 
 
 @contextlib.contextmanager
-def seeded_clips(keys: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> Iterator[None]:
+def seeded_clips(keys: Sequence[Sequence[int]]) -> Iterator[None]:
     """Run a block on a batch of ``len(keys)`` clips whose draws (:func:`normal`, :func:`uniform`)
-    are per clip: clip ``i`` draws what it draws alone under ``seeded(*keys[i])``.
+    are per clip: clip ``i`` draws what it draws alone under ``seeded(*keys[i])``, on any device.
 
     Example::
 
@@ -68,23 +83,23 @@ def seeded_clips(keys: Sequence[Sequence[int]], device: torch.device | str = "cp
     """
     if not keys:
         raise ValueError("seeded_clips needs one seed key per clip of the batch, got none")
-    generators = [torch.Generator(device).manual_seed(derive_seed(*key)) for key in keys]
-    token = _CLIP_GENERATORS.set(generators)
+    token = _CLIP_STREAMS.set(_ClipStreams([derive_seed(*key) for key in keys]))
     try:
         yield
     finally:
-        _CLIP_GENERATORS.reset(token)
+        _CLIP_STREAMS.reset(token)
 
 
 def _per_clip(draw, shape: Sequence[int], device: torch.device | str, dtype: torch.dtype) -> torch.Tensor:
-    generators = _CLIP_GENERATORS.get()
-    if generators is None:
+    streams = _CLIP_STREAMS.get()
+    if streams is None:
         return draw(tuple(shape), device=device, dtype=dtype)
-    if shape[0] != len(generators):
+    if shape[0] != len(streams.seeds):
         raise ValueError(
-            f"a draw of shape {tuple(shape)} inside seeded_clips for {len(generators)} clips: each clip's draws "
+            f"a draw of shape {tuple(shape)} inside seeded_clips for {len(streams.seeds)} clips: each clip's draws "
             "need a batch of exactly those clips, one row each (batch several draws of a clip under seeded instead)"
         )
+    generators = streams.on(torch.device(device))
     rows = [draw((1, *shape[1:]), generator=generator, device=device, dtype=dtype) for generator in generators]
     return torch.cat(rows)
 

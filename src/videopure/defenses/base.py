@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -126,7 +125,7 @@ class Purifier(nn.Module):
         """Candidates (B, K, T, C, H, W) in [0, 1] for a valid input ``x`` (B, T, C, H, W) in [0, 1].
 
         Called by :meth:`forward`, which validates ``x`` first. The output keeps ``x``'s dtype and
-        device. Randomness, if any, comes from torch's global RNG.
+        device. Randomness, if any, comes from :mod:`videopure.randomness` (see ``draws_per_clip``).
         """
         raise NotImplementedError
 

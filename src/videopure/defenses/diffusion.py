@@ -44,7 +44,6 @@ class DiffusionPurifier(Purifier):
     exact_gradient = True
     auto_gradient = "bpda"
     diffusion_based = True
-    draws_per_clip = True  # every draw is videopure.diffusion.sampling.fresh_noise
 
     def __init__(self, model: LatentVideoDiffusion) -> None:
         super().__init__()
@@ -143,6 +142,7 @@ class DiffPureDDPM(DiffusionPurifier):
 
     name = "diffpure_ddpm"
     stochastic = True
+    draws_per_clip = True  # every draw is videopure.diffusion.sampling.fresh_noise
 
     def __init__(self, model: LatentVideoDiffusion, tstar: int = 101) -> None:
         super().__init__(model)
@@ -179,6 +179,7 @@ class DiffPureDDIM(DiffusionPurifier):
 
     name = "diffpure_ddim"
     stochastic = True
+    draws_per_clip = True  # every draw is videopure.diffusion.sampling.fresh_noise
 
     def __init__(self, model: LatentVideoDiffusion, tstar: int = 6, num_inference_steps: int = 50) -> None:
         super().__init__(model)

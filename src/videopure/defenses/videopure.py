@@ -214,7 +214,7 @@ class VideoPure(DiffusionPurifier):
         """This defense on the same diffusion and flow models with some constructor arguments changed
         (``alpha_s=-8.0``): a new point of a sweep."""
         arguments = {key: getattr(self, key) for key in self.defaults() if key != "flow"}
-        return VideoPure(self.model, **{**arguments, "flow": self.flow_model, **changes})
+        return type(self)(self.model, **{**arguments, "flow": self.flow_model, **changes})
 
     #: What a trajectory (:meth:`trajectory`) depends on, besides its input and model.
     TRAJECTORY_SETTINGS = ("tstar", "num_inference_steps", "temporal_inversion")

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from videopure.defenses.base import Purifier
-from videopure.randomness import seeded
 from videopure.defenses.defended import DefendedClassifier
+from videopure.randomness import seeded
 
 
 def candidate_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

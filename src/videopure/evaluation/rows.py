@@ -56,13 +56,13 @@ def vote_row(
     """Votes of ``defended`` (defense ``defense`` of ``spec`` on recognizer ``model``) on each of
     ``sources``: ``clean``, or an attack column whose clips are ``files[source]``. ``files`` also names
     the caches a source has: ``latents_<source>``, ``trajectory_<source>``, ``flow_<source>``, and
-    ``clean_shared``, the clean votes of every recognizer (:func:`shared_clean_predictions`)."""
+    ``shared_clean``, the clean votes of every recognizer (:func:`shared_clean_predictions`)."""
     purifier = defended.purifier
     row = Row(arrays={"labels": data.labels.numpy(), "video_ids": data.video_ids})
     for source in sources:
-        if source == "clean" and "clean_shared" in files:
+        if source == "clean" and "shared_clean" in files:
             checkpoint = file_digest(files["checkpoint"])
-            shared = read_shared_clean(files["clean_shared"], model, checkpoint, purifier, data, seed, draws)
+            shared = read_shared_clean(files["shared_clean"], model, checkpoint, purifier, data, seed, draws)
             row.upstream["clean"] = shared.identity
             for key in ("logits", "votes", "evaluated"):
                 row.arrays[f"clean/{key}"] = shared[f"{model}/{key}"]

@@ -39,8 +39,14 @@ def speed_report(
     VideoPure with its full vote and with the early-exit vote — and their ratios; then what a new
     VideoPure sweep point (``sweep_point``: the settings it changes) costs from the caches against
     the row from scratch (:func:`time_sweep_point`), with either vote."""
-    baseline = next(name for name, purifier in purifiers.items() if isinstance(purifier, DiffPureDDPM))
-    ours = next(name for name, purifier in purifiers.items() if isinstance(purifier, VideoPure))
+    rows = {
+        kind: [name for name, purifier in purifiers.items() if isinstance(purifier, kind)]
+        for kind in (DiffPureDDPM, VideoPure)
+    }
+    missing = [kind.__name__ for kind, names in rows.items() if not names]
+    if missing:
+        raise ValueError(f"Table X compares DiffPure_DDPM with VideoPure: no {' or '.join(missing)} in {list(purifiers)}")
+    baseline, ours = rows[DiffPureDDPM][0], rows[VideoPure][0]
     defended = {name: DefendedClassifier(classifier, purifiers[name], gradient="none") for name in (baseline, ours)}
     report: dict[str, Any] = {
         "machine": machine_description(),

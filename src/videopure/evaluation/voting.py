@@ -87,7 +87,7 @@ def predict_defended(
         per_draw = []
         for draw in range(draws):
             keys = [(seed, int(clip_id), draw) for clip_id in clip_ids[start:stop]]
-            with seeded_clips(keys, device) if purifier.draws_per_clip else seeded(*keys[0]):
+            with seeded_clips(keys) if purifier.draws_per_clip else seeded(*keys[0]):
                 per_draw.append(vote_of(start, stop))
         return [torch.stack(part, dim=1) for part in zip(*per_draw)]
 

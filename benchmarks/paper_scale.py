@@ -56,7 +56,6 @@ from videopure.cache import read_attrs, read_h5, write_text_atomic
 from videopure.config import load_config
 from videopure.defenses import VideoPure
 from videopure.defenses.registry import resolve_defense
-from videopure.defenses.videopure import DEFAULT_FLOW
 from videopure.diffusion import MODELSCOPE_SCHEDULER_CONFIG, LatentVideoDiffusion, paper_architecture
 from videopure.evaluation.speed import priced_table10
 from videopure.flow import build_flow_model, latent_flow
@@ -124,10 +123,9 @@ def early_exit_candidates(paths: Sequence[Path], tstar: int) -> list[int]:
     return counts
 
 
-def check_priced_spec(spec: dict) -> None:
-    """Stop unless VideoPure's spec does what WorkPerClip.videopure counts: the optimisation on with
+def check_priced_settings(settings: dict) -> None:
+    """Stop unless VideoPure's settings do what WorkPerClip.videopure counts: the optimisation on with
     L_temp (so one flow per clip), every candidate voted, no UNet call inside the loss."""
-    settings = VideoPure.spec_settings(spec)
     counted = {"optimize": True, "candidate": None, "loss_through_unet": False, "replace_trajectory": False}
     differing = {key: settings[key] for key, value in counted.items() if settings[key] != value}
     if differing or settings["lambda_temp"] <= 0:
@@ -277,13 +275,13 @@ def main(argv: list[str] | None = None) -> None:
     profile = args.profile or REPO / "config" / ("smoke.yaml" if args.smoke else "paper.yaml")
     plan = Plan(load_config(profile))
     speed_defenses = plan.speed_defenses()
-    ddpm_spec, videopure_spec = (
-        {**resolve_defense(spec["type"]).defaults(), **spec} for spec in speed_defenses.values()
-    )
-    check_priced_spec(videopure_spec)
+    ddpm_spec, videopure_spec = speed_defenses.values()
+    ddpm_tstar = {**resolve_defense(ddpm_spec["type"]).defaults(), **ddpm_spec}["tstar"]
+    settings = VideoPure.spec_settings(videopure_spec)
+    check_priced_settings(settings)
     clip_spec = plan.datasets[plan.ablations.dataset]["clip"]
     recognizer_config = plan.datasets[plan.ablations.dataset]["classifiers"][plan.ablations.model]["config"]
-    candidates = early_exit_candidates(args.votes_from, videopure_spec["tstar"])
+    candidates = early_exit_candidates(args.votes_from, settings["tstar"])
 
     torch.manual_seed(0)
     start = time.perf_counter()
@@ -314,10 +312,9 @@ def main(argv: list[str] | None = None) -> None:
         recognizer = build_recognizer(load_model_config(recognizer_config), args.num_classes)
     classifier = VideoClassifier(recognizer, [str(index) for index in range(args.num_classes)]).to(device, dtype)
     weights_folder = tempfile.TemporaryDirectory()
-    settings = VideoPure.spec_settings(videopure_spec)
-    flow_spec = random_weights_flow(settings.pop("flow") or DEFAULT_FLOW, Path(weights_folder.name))
+    flow_spec = random_weights_flow(VideoPure.spec_flow(videopure_spec), Path(weights_folder.name))
     flow_model = build_flow_model(flow_spec).to(device)
-    videopure = VideoPure(model, flow=flow_model, **settings)
+    videopure = VideoPure(model, **{**settings, "flow": flow_model})
     with torch.no_grad():
         z_clip = model.encode(clip, frame_batch=args.frame_batch)
     clip_flow = latent_flow(flow_model, clip, z_clip.shape[-2:])
@@ -400,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
         "priced_at_clip_shape": unet_shape == decode_shape == clip_latents,
         "defenses": speed_defenses,
         "votes_from": [str(path) for path in args.votes_from],
-        "rows": priced_table10(costs, candidates, videopure_spec["tstar"], ddpm_spec["tstar"]),
+        "rows": priced_table10(costs, candidates, settings["tstar"], ddpm_tstar),
     }
     for name, row in table10["rows"].items():
         total = row["seconds"]["total"]

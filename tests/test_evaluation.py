@@ -296,8 +296,10 @@ def test_shared_clean_votes_equal_each_recognizers_own_row(tmp_path, spec):
     upstream = {**data.upstream, "checkpoint_a": "ca", "checkpoint_b": "cb"}
     params = {"defense_settings": purifier.settings(), "seed": 3, "draws": 2}
     write_h5(tmp_path / "shared.h5", arrays, params=params, upstream=upstream)
-    record = read_shared_clean(str(tmp_path / "shared.h5"), "b", "cb", purifier, data, 3, 2)
-    np.testing.assert_array_equal(record["b/votes"], arrays["b/votes"])
+    predictions, identity = read_shared_clean(str(tmp_path / "shared.h5"), "b", "cb", purifier, data, 3, 2)
+    np.testing.assert_array_equal(predictions.votes, arrays["b/votes"])
+    np.testing.assert_array_equal(predictions.logits, arrays["b/logits"])
+    assert identity == read_attrs(tmp_path / "shared.h5")[2]
     for wrong, key in ((dict(checkpoint="other"), "checkpoint_b"), (dict(seed=4), "seed"), (dict(draws=1), "draws")):
         arguments = {"checkpoint": "cb", "seed": 3, "draws": 2, **wrong}
         with pytest.raises(StaleCacheError, match=key):

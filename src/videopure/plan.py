@@ -242,6 +242,11 @@ class Plan:
         """The names of the job's dataset's recognizers."""
         return self.classifier_names(wildcards.dataset)
 
+    def recognizer_checkpoints(self, dataset: str) -> dict[str, str]:
+        """Every recognizer's checkpoint as a ``checkpoint_<model>`` input (what
+        :func:`videopure.evaluation.loading.load_classifiers` reads)."""
+        return {f"checkpoint_{model}": self.checkpoint(dataset, model) for model in self.classifier_names(dataset)}
+
     def diffusion_model(self, dataset: str) -> str:
         return diffusion_model_path(self.config, dataset)
 
@@ -367,10 +372,11 @@ class Plan:
     def diffusion_checks_inputs(self, wildcards) -> dict[str, str]:
         """The trained model, the evaluation split's frames and every recognizer's checkpoint."""
         dataset = wildcards.dataset
-        inputs = {"diffusion_model": trained_diffusion_dir(dataset), "frames": self.eval_frames(wildcards)}
-        for model in self.classifier_names(dataset):
-            inputs[f"checkpoint_{model}"] = self.checkpoint(dataset, model)
-        return inputs
+        return {
+            "diffusion_model": trained_diffusion_dir(dataset),
+            "frames": self.eval_frames(wildcards),
+            **self.recognizer_checkpoints(dataset),
+        }
 
     def graybox_checks_inputs(self, wildcards) -> dict[str, str]:
         """The diffusion model, the evaluation set, and every recognizer's checkpoint and gray-box PGD clips."""
@@ -379,9 +385,9 @@ class Plan:
             "diffusion_model": self.diffusion_model(dataset),
             "frames": self.eval_frames(wildcards),
             "evalset": evalset_file(dataset),
+            **self.recognizer_checkpoints(dataset),
         }
         for model in self.classifier_names(dataset):
-            inputs[f"checkpoint_{model}"] = self.checkpoint(dataset, model)
             inputs[f"pgd_{model}"] = graybox_file(dataset, model, "pgd")
         return inputs
 
@@ -500,15 +506,13 @@ class Plan:
         """What rule predict_clean reads: the clean evaluation set, its cached latents, the defense's
         diffusion model and every recognizer's checkpoint (``checkpoint_<model>``)."""
         dataset = wildcards.dataset
-        inputs = {
+        return {
             "frames": self.eval_frames(wildcards),
             "evalset": evalset_file(dataset),
             "latents_clean": clean_latents_file(dataset),
             "diffusion_model": self.defense_diffusion_model(dataset, wildcards.defense),
+            **self.recognizer_checkpoints(dataset),
         }
-        for model in self.classifier_names(dataset):
-            inputs[f"checkpoint_{model}"] = self.checkpoint(dataset, model)
-        return inputs
 
     def attack_at(self, dataset: str, model: str, defense: str, column: str, setting: AttackSetting) -> str:
         """The file of attack ``column`` (a slug) through ``defense`` ("None": gray-box) at ``setting``:

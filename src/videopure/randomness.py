@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+
 class _ClipStreams:
     """One generator per clip and device, made on a clip's first draw on that device."""
 

@@ -55,7 +55,7 @@ rule predict_clean:
         cpu_threads=PLAN.threads,
     params:
         config=PLAN.stage_config("predict_clean"),
-        models=lambda wildcards: PLAN.classifier_names(wildcards.dataset),
+        models=PLAN.recognizers,
         defense=PLAN.defense_spec,
     script:
         "../scripts/predict_clean.py"

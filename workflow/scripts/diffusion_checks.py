@@ -10,7 +10,7 @@ from videopure.cache import write_text_atomic
 from videopure.data.frames import load_frames
 from videopure.evaluation.checks import diffusion_checks
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.loading import load_classifier
+from videopure.evaluation.loading import load_classifiers
 from videopure.models.classifier import uint8_clips_to_tensor
 from videopure.params import frames_params
 from videopure.runtime import stage
@@ -19,10 +19,7 @@ with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
     inputs, name = job.input, job.wildcards.dataset
     split = job.config["datasets"][name]["eval_split"]
     frames = load_frames(inputs.frames, frames_params(job.config, name, split))
-    classifiers = {
-        model: load_classifier(job.config, name, model, inputs[f"checkpoint_{model}"], frames.class_names, job.device)
-        for model in job.params.models
-    }
+    classifiers = load_classifiers(job.config, name, job.params.models, inputs, frames.class_names, job.device)
     checks = diffusion_checks(
         load_diffusion_model(job.config, inputs.diffusion_model, job.device),
         classifiers,

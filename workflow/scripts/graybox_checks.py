@@ -13,16 +13,13 @@ import json
 from videopure.cache import write_text_atomic
 from videopure.evaluation.checks import graybox_checks
 from videopure.evaluation.latents import load_diffusion_model
-from videopure.evaluation.loading import load_classifier, load_eval_clips, read_attack_clips
+from videopure.evaluation.loading import load_classifiers, load_eval_clips, read_attack_clips
 from videopure.runtime import stage
 
 with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
     inputs, name = job.input, job.wildcards.dataset
     data = load_eval_clips(job.config, name, inputs.frames, inputs.evalset)
-    classifiers = {
-        model: load_classifier(job.config, name, model, inputs[f"checkpoint_{model}"], data.class_names, job.device)
-        for model in job.params.models
-    }
+    classifiers = load_classifiers(job.config, name, job.params.models, inputs, data.class_names, job.device)
     attacks = {model: read_attack_clips(inputs[f"pgd_{model}"], data, model, "pgd") for model in classifiers}
     checks = graybox_checks(
         load_diffusion_model(job.config, inputs.diffusion_model, job.device),

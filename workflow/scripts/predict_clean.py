@@ -4,7 +4,7 @@ videopure.evaluation.rows.shared_clean_predictions."""
 
 from videopure.cache import write_h5
 from videopure.evaluation.latents import read_latents
-from videopure.evaluation.loading import load_classifier, load_defense, load_eval_clips
+from videopure.evaluation.loading import load_classifiers, load_defense, load_eval_clips
 from videopure.evaluation.rows import shared_clean_predictions
 from videopure.params import file_digest
 from videopure.runtime import stage
@@ -13,11 +13,7 @@ with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
     wildcards, inputs, params = job.wildcards, job.input, job.params
     name, seed, evaluation = wildcards.dataset, job.config["seed"], job.config["evaluation"]
     data = load_eval_clips(job.config, name, inputs.frames, inputs.evalset)
-    checkpoints = {model: inputs[f"checkpoint_{model}"] for model in params.models}
-    classifiers = {
-        model: load_classifier(job.config, name, model, path, data.class_names, job.device)
-        for model, path in checkpoints.items()
-    }
+    classifiers = load_classifiers(job.config, name, params.models, inputs, data.class_names, job.device)
     purifier = load_defense(job.config, params.defense, job.device, inputs.diffusion_model)
     latents, latents_identity = read_latents(inputs.latents_clean, purifier.model, data.upstream, data.video_ids)
     draws = evaluation["draws"] if purifier.stochastic else 1
@@ -36,6 +32,6 @@ with stage(snakemake) as job:  # noqa: F821 (Snakemake defines it)
         upstream={
             **data.upstream,
             "latents": latents_identity,
-            **{f"checkpoint_{model}": file_digest(path) for model, path in checkpoints.items()},
+            **{f"checkpoint_{model}": file_digest(inputs[f"checkpoint_{model}"]) for model in classifiers},
         },
     )

@@ -40,6 +40,13 @@ def majority_vote(logits: torch.Tensor) -> torch.Tensor:
     return counts.argmax(dim=1)
 
 
+def fewest_to_decide(candidates: int) -> int:
+    """The fewest candidates that can decide a majority vote over ``candidates``: a first half in
+    agreement (for an even count, the tie the rest could force goes to the smaller class index, as
+    :func:`majority_vote` breaks ties, so half can decide). No vote stops earlier."""
+    return (candidates + 1) // 2
+
+
 def votes_to_decide(counts: torch.Tensor, remaining: int) -> torch.Tensor:
     """Fewest further candidates (B,) after which the vote can be decided, given each clip's votes so
     far ``counts`` (B, classes) and ``remaining`` candidates not yet seen; 0 where it is decided.
@@ -142,7 +149,7 @@ class DefendedClassifier(nn.Module):
             if not early_exit:
                 step = total
             elif counts is None:
-                step = (total + 1) // 2  # no vote is decided by fewer than half the candidates
+                step = fewest_to_decide(total)
             else:
                 step = int(votes_to_decide(counts[active], total - seen).min())
             chunk = torch.stack([next(stream) for _ in range(step)], dim=1)[active]

@@ -145,6 +145,17 @@ def load_classifier(
     return classifier
 
 
+def load_classifiers(
+    config: dict[str, Any], dataset: str, models: Sequence[str], inputs, class_names: Sequence[str], device
+) -> dict[str, Any]:
+    """Each of ``models``' recognizers (:func:`load_classifier`) from its ``checkpoint_<model>`` input
+    (:meth:`videopure.plan.Plan.recognizer_checkpoints`)."""
+    return {
+        model: load_classifier(config, dataset, model, inputs[f"checkpoint_{model}"], class_names, device)
+        for model in models
+    }
+
+
 def load_defense(config: dict[str, Any], spec: dict[str, Any], device: torch.device, diffusion_model: str | None = None) -> Purifier:
     """The defense of ``spec`` as a purifier on ``device``; diffusion defenses get the model at ``diffusion_model``."""
     from videopure.defenses import build_defense

@@ -12,20 +12,20 @@ counts those it did.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from videopure.cache import H5Record, read_h5
+from videopure.cache import read_h5
 from videopure.defenses import DefendedClassifier, Purifier
 from videopure.defenses.videopure import VideoPure
 from videopure.evaluation.latents import read_latents
 from videopure.evaluation.loading import EvalClips, read_attack_clips
 from videopure.evaluation.trajectories import read_flows, read_trajectories
-from videopure.evaluation.voting import Predictions, SideBySide, predict_defended, vote_accuracy, votes
+from videopure.evaluation.voting import Predictions, predict_defended, side_by_side_predictions, vote_accuracy
 from videopure.params import file_digest
 
 
@@ -59,15 +59,8 @@ def vote_row(
     ``shared_clean``, the clean votes of every recognizer (:func:`shared_clean_predictions`)."""
     purifier = defended.purifier
     row = Row(arrays={"labels": data.labels.numpy(), "video_ids": data.video_ids})
-    for source in sources:
-        if source == "clean" and "shared_clean" in files:
-            checkpoint = file_digest(files["checkpoint"])
-            shared = read_shared_clean(files["shared_clean"], model, checkpoint, purifier, data, seed, draws)
-            row.upstream["clean"] = shared.identity
-            for key in ("logits", "votes", "evaluated"):
-                row.arrays[f"clean/{key}"] = shared[f"{model}/{key}"]
-            row.accuracy["clean"] = vote_accuracy(row.arrays["clean/votes"], row.arrays["labels"])
-            continue
+
+    def computed(source: str) -> Predictions:
         clips, clips_upstream = data.clips, data.upstream
         if source != "clean":
             adversarial = read_attack_clips(files[source], data, model, source, (defense, purifier.settings()))
@@ -85,15 +78,21 @@ def vote_row(
                 files[f"trajectory_{source}"], VideoPure.spec_trajectory(spec), trajectory_upstream, data.video_ids
             )
         if f"flow_{source}" in files:
-            cached["flow"] = read_flows(
-                files[f"flow_{source}"], VideoPure.spec_flow(spec), tuple(latents.shape[-2:]), clips_upstream, data.video_ids
-            )
-        predictions: Predictions = predict_defended(
+            flow_spec, size = VideoPure.spec_flow(spec), tuple(latents.shape[-2:])
+            cached["flow"] = read_flows(files[f"flow_{source}"], flow_spec, size, clips_upstream, data.video_ids)
+        return predict_defended(
             defended, clips, seed, draws, batch_size, data.index, latents, cached, early_exit=early_exit
         )
-        row.arrays[f"{source}/logits"] = predictions.logits
-        row.arrays[f"{source}/votes"] = predictions.votes
-        row.arrays[f"{source}/evaluated"] = predictions.evaluated
+
+    for source in sources:
+        if source == "clean" and "shared_clean" in files:
+            checkpoint = file_digest(files["checkpoint"])
+            predictions, row.upstream["clean"] = read_shared_clean(
+                files["shared_clean"], model, checkpoint, purifier, data, seed, draws
+            )
+        else:
+            predictions = computed(source)
+        row.arrays.update({f"{source}/{key}": value for key, value in vars(predictions).items()})
         row.accuracy[source] = vote_accuracy(predictions.votes, row.arrays["labels"])
     return row
 
@@ -118,22 +117,18 @@ def shared_clean_predictions(
             f"defense {purifier.name!r} has {purifier.num_candidates} candidates; only one-candidate defenses share "
             "their clean purification across recognizers"
         )
-    side_by_side = SideBySide(dict(classifiers))
-    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
-    predictions = predict_defended(defended, data.clips, seed, draws, batch_size, data.index, latents)
-    arrays = {}
-    for name, logits in side_by_side.split(predictions.logits).items():
-        arrays.update({f"{name}/logits": logits, f"{name}/votes": votes(logits), f"{name}/evaluated": predictions.evaluated})
-    return arrays
+    shares = side_by_side_predictions(classifiers, purifier, data.clips, seed, draws, batch_size, data.index, latents)
+    return {f"{name}/{key}": value for name, share in shares.items() for key, value in vars(share).items()}
 
 
 def read_shared_clean(
     path: str, model: str, checkpoint: str, purifier: Purifier, data: EvalClips, seed: int, draws: int
-) -> H5Record:
-    """Recognizer ``model``'s share of a rule predict_clean file, refused (StaleCacheError naming the
-    key) unless it was made with this defense's settings, seed and draws, from these clean clips and
-    the recognizer's checkpoint (identity ``checkpoint``)."""
+) -> tuple[Predictions, str]:
+    """Recognizer ``model``'s share of a rule predict_clean file and the file's identity, refused
+    (StaleCacheError naming the key) unless it was made with this defense's settings, seed and draws,
+    from these clean clips and the recognizer's checkpoint (identity ``checkpoint``)."""
     expected = {"defense_settings": purifier.settings(), "seed": seed, "draws": draws}
     upstream = {**data.upstream, f"checkpoint_{model}": checkpoint}
-    keys = [f"{model}/{key}" for key in ("logits", "votes", "evaluated")]
-    return read_h5(path, expect_params=expected, expect_upstream=upstream, keys=keys)
+    keys = [f"{model}/{field.name}" for field in fields(Predictions)]
+    record = read_h5(path, expect_params=expected, expect_upstream=upstream, keys=keys)
+    return Predictions(*(record[key] for key in keys)), record.identity

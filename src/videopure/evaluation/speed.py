@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from videopure.defenses import DiffPureDDPM, Purifier, VideoPure
-from videopure.defenses.defended import DefendedClassifier
+from videopure.defenses.defended import DefendedClassifier, fewest_to_decide
 from videopure.machine import machine_description
 from videopure.randomness import seeded
 
@@ -45,7 +45,9 @@ def speed_report(
     }
     missing = [kind.__name__ for kind, names in rows.items() if not names]
     if missing:
-        raise ValueError(f"Table X compares DiffPure_DDPM with VideoPure: no {' or '.join(missing)} in {list(purifiers)}")
+        raise ValueError(
+            f"Table X compares DiffPure_DDPM with VideoPure: no {' or '.join(missing)} in {list(purifiers)}"
+        )
     baseline, ours = rows[DiffPureDDPM][0], rows[VideoPure][0]
     defended = {name: DefendedClassifier(classifier, purifiers[name], gradient="none") for name in (baseline, ours)}
     report: dict[str, Any] = {
@@ -224,10 +226,11 @@ def priced_table10(
     candidates (a unanimous first half), and, given the candidates each early-exit vote of an
     evaluation classified (``early_exit_candidates``), at their mean work per clip. Each row: the
     counted work, seconds per operation kind and ``total``, and DiffPure_DDPM ÷ the row."""
+    fewest = fewest_to_decide(videopure_tstar + 1)
     works = {
         "DiffPure_DDPM": WorkPerClip.diffpure_ddpm(ddpm_tstar),
         "VideoPure": WorkPerClip.videopure(videopure_tstar),
-        "VideoPure (early exit, unanimous)": WorkPerClip.videopure(videopure_tstar, (videopure_tstar + 2) // 2),
+        "VideoPure (early exit, unanimous)": WorkPerClip.videopure(videopure_tstar, fewest),
     }
     if early_exit_candidates:
         works[f"VideoPure (early exit, mean of {len(early_exit_candidates)} votes)"] = WorkPerClip.mean(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,8 @@ def predict_defended(
     else:
         step = batch_size if purifier.draws_per_clip else 1
         starts = tqdm(range(0, len(clips), step), desc="predict", unit="batch" if step > 1 else "clip")
-        logits, classes, evaluated = (torch.cat(part) for part in zip(*(draws_of(start, start + step) for start in starts)))
+        batches = zip(*(draws_of(start, start + step) for start in starts))
+        logits, classes, evaluated = (torch.cat(part) for part in batches)
     return Predictions(logits.numpy(), classes.numpy(), evaluated.numpy())
 
 
@@ -133,6 +134,28 @@ def votes(logits: np.ndarray) -> np.ndarray:
     return majority_vote(flat).reshape(n, draws).numpy()
 
 
+def side_by_side_predictions(
+    classifiers: Mapping[str, nn.Module],
+    purifier: Purifier,
+    clips: torch.Tensor,
+    seed: int,
+    draws: int,
+    batch_size: int,
+    clip_ids: np.ndarray,
+    latents: torch.Tensor | None = None,
+) -> dict[str, Predictions]:
+    """Each recognizer's predictions on ``clips`` behind one purification of each clip
+    (:class:`SideBySide`), seeded as :func:`predict_defended` seeds Table I's. Every candidate is
+    classified: the recognizers' votes may be decided at different candidates."""
+    side_by_side = SideBySide(dict(classifiers))
+    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
+    predictions = predict_defended(defended, clips, seed, draws, batch_size, clip_ids, latents)
+    return {
+        name: Predictions(logits, votes(logits), predictions.evaluated)
+        for name, logits in side_by_side.split(predictions.logits).items()
+    }
+
+
 def defended_accuracies(
     classifiers: dict[str, nn.Module],
     purifier: Purifier,
@@ -142,13 +165,7 @@ def defended_accuracies(
     seed: int,
     batch_size: int,
 ) -> dict[str, float]:
-    """Each recognizer's accuracy on ``clips`` behind ``purifier``: one draw per clip, seeded as
-    :func:`predict_defended` seeds Table I's, the vote of its candidates. Every clip is purified once
-    for all recognizers (:class:`SideBySide`)."""
-    side_by_side = SideBySide(classifiers)
-    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
-    # Every candidate is classified: the recognizers' votes may be decided at different candidates.
-    logits = predict_defended(defended, clips, seed, 1, batch_size, clip_ids).logits
-    return {
-        name: vote_accuracy(votes(part), labels.numpy()) for name, part in side_by_side.split(logits).items()
-    }
+    """Each recognizer's accuracy on ``clips`` behind ``purifier``: one draw per clip, the vote of its
+    candidates, every clip purified once for all recognizers (:func:`side_by_side_predictions`)."""
+    predictions = side_by_side_predictions(classifiers, purifier, clips, seed, 1, batch_size, clip_ids)
+    return {name: vote_accuracy(part.votes, labels.numpy()) for name, part in predictions.items()}

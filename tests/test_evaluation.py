@@ -121,13 +121,14 @@ def test_side_by_side_recognizers_share_one_purification_and_each_gets_its_own_l
     purifier = build_defense({"type": "white_noise", "sigma": 0.3})
     clips, ids = torch.rand(3, 3, 3, 8, 8), np.arange(3)
     side_by_side = SideBySide(recognizers)
-    together = predict_defended(DefendedClassifier(side_by_side, purifier, gradient="none"), clips, 0, 2, 2, ids).logits
-    assert together.shape == (3, 2, 1, 6)
-    parts = side_by_side.split(together)
-    assert list(parts) == ["a", "b"] and not np.array_equal(parts["a"], parts["b"])
+    together = predict_defended(side_by_side.behind(purifier), clips, 0, 2, 2, ids)
+    assert together.logits.shape == (3, 2, 1, 6)
+    parts = side_by_side.split_predictions(together)
+    assert list(parts) == ["a", "b"] and not np.array_equal(parts["a"].logits, parts["b"].logits)
     for name, recognizer in recognizers.items():
-        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 2, 2, ids).logits
-        np.testing.assert_array_equal(parts[name], alone)
+        alone = predict_defended(DefendedClassifier(recognizer, purifier, gradient="none"), clips, 0, 2, 2, ids)
+        for got, expected in zip(vars(parts[name]).values(), vars(alone).values()):
+            np.testing.assert_array_equal(got, expected)
     with pytest.raises(ValueError, match="at least one"):
         SideBySide({})
 

@@ -25,7 +25,7 @@ from videopure.defenses.videopure import VideoPure
 from videopure.evaluation.latents import read_latents
 from videopure.evaluation.loading import EvalClips, read_attack_clips
 from videopure.evaluation.trajectories import read_flows, read_trajectories
-from videopure.evaluation.voting import Predictions, predict_defended, side_by_side_predictions, vote_accuracy
+from videopure.evaluation.voting import Predictions, SideBySide, predict_defended, vote_accuracy
 from videopure.params import file_digest
 
 
@@ -117,7 +117,9 @@ def shared_clean_predictions(
             f"defense {purifier.name!r} has {purifier.num_candidates} candidates; only one-candidate defenses share "
             "their clean purification across recognizers"
         )
-    shares = side_by_side_predictions(classifiers, purifier, data.clips, seed, draws, batch_size, data.index, latents)
+    side_by_side = SideBySide(dict(classifiers))
+    predictions = predict_defended(side_by_side.behind(purifier), data.clips, seed, draws, batch_size, data.index, latents)
+    shares = side_by_side.split_predictions(predictions)
     return {f"{name}/{key}": value for name, share in shares.items() for key, value in vars(share).items()}
 
 

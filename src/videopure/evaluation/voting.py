@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,34 +126,24 @@ class SideBySide(nn.Module):
         parts = np.split(logits, len(self.classifiers), axis=-1)
         return {name: np.ascontiguousarray(part) for name, part in zip(self.classifiers, parts)}
 
+    def behind(self, purifier: Purifier) -> DefendedClassifier:
+        """The recognizers behind one purifier, for :func:`predict_defended` (no gradient)."""
+        return DefendedClassifier(self, purifier, gradient="none")
+
+    def split_predictions(self, predictions: Predictions) -> dict[str, Predictions]:
+        """Each recognizer's predictions, votes included, from those of :meth:`behind`. Made without
+        ``early_exit``: the recognizers' votes may be decided at different candidates."""
+        return {
+            name: Predictions(logits, votes(logits), predictions.evaluated)
+            for name, logits in self.split(predictions.logits).items()
+        }
+
 
 def votes(logits: np.ndarray) -> np.ndarray:
     """Majority votes (N, draws) from per-candidate logits (N, draws, K, classes)."""
     n, draws, k, classes = logits.shape
     flat = torch.from_numpy(np.ascontiguousarray(logits)).reshape(n * draws, k, classes)
     return majority_vote(flat).reshape(n, draws).numpy()
-
-
-def side_by_side_predictions(
-    classifiers: Mapping[str, nn.Module],
-    purifier: Purifier,
-    clips: torch.Tensor,
-    seed: int,
-    draws: int,
-    batch_size: int,
-    clip_ids: np.ndarray,
-    latents: torch.Tensor | None = None,
-) -> dict[str, Predictions]:
-    """Each recognizer's predictions on ``clips`` behind one purification of each clip
-    (:class:`SideBySide`), seeded as :func:`predict_defended` seeds Table I's. Every candidate is
-    classified: the recognizers' votes may be decided at different candidates."""
-    side_by_side = SideBySide(dict(classifiers))
-    defended = DefendedClassifier(side_by_side, purifier, gradient="none")
-    predictions = predict_defended(defended, clips, seed, draws, batch_size, clip_ids, latents)
-    return {
-        name: Predictions(logits, votes(logits), predictions.evaluated)
-        for name, logits in side_by_side.split(predictions.logits).items()
-    }
 
 
 def defended_accuracies(
@@ -166,6 +156,8 @@ def defended_accuracies(
     batch_size: int,
 ) -> dict[str, float]:
     """Each recognizer's accuracy on ``clips`` behind ``purifier``: one draw per clip, the vote of its
-    candidates, every clip purified once for all recognizers (:func:`side_by_side_predictions`)."""
-    predictions = side_by_side_predictions(classifiers, purifier, clips, seed, 1, batch_size, clip_ids)
-    return {name: vote_accuracy(part.votes, labels.numpy()) for name, part in predictions.items()}
+    candidates, every clip purified once for all recognizers (:class:`SideBySide`)."""
+    side_by_side = SideBySide(classifiers)
+    predictions = predict_defended(side_by_side.behind(purifier), clips, seed, 1, batch_size, clip_ids)
+    shares = side_by_side.split_predictions(predictions)
+    return {name: vote_accuracy(share.votes, labels.numpy()) for name, share in shares.items()}

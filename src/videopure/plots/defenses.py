@@ -172,6 +172,7 @@ def plot_fig4(data: pd.DataFrame, png: str | Path, pdf: str | Path, title: str) 
             axis.text(0.5, 0.5, "not run here\n(see the caption)", ha="center", va="center", transform=axis.transAxes)
             axis.set_title(title_text, fontsize=9)
             axis.set_xlabel(f"{attack} iteration")
+            axis.set_xticks([])  # an empty panel has no iterations to mark
             continue
         _loss_lines(axis, lines, attack, title_text, order=order)
     # One legend, the first drawn panel's: it lists every defense, in the same colours everywhere.

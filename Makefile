@@ -10,12 +10,14 @@ setup: $(STAMP)
 
 # The stamp is rebuilt when a requirements file changes. OpenMMLab packages go in with
 # --no-deps: their declared dependencies would replace opencv-python-headless
-# (docs/stack.md, "A working set").
+# (docs/stack.md, "A working set"). Importing yapf once builds its grammar cache before pytest's
+# workers or Snakemake's jobs import it in parallel (a half-written cache is a CI failure there).
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python -c "import yapf"
 	touch $(STAMP)
 
 run: setup

@@ -355,7 +355,7 @@ def test_reconstructions_replace_whole_clips_with_the_given_probability():
 def test_reconstruction_mixing_needs_the_matching_reconstructed_split(tmp_path):
     train, val = moving_bars(4, seed=0), moving_bars(2, seed=1)
     training = ClassifierTraining(
-        epochs=1, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, vae_reconstructions=0.5,
+        epochs=1, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, vae_reconstructions=0.5,
         seed=0,
     )  # fmt: skip
     with pytest.raises(ValueError, match="no reconstructed train split"):
@@ -370,7 +370,7 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
     brighter = np.clip(train.frames.astype(int) + 20, 0, 255).astype(np.uint8)
     reconstructed = Split(brighter, train.labels, train.class_names)
     training = ClassifierTraining(
-        epochs=2, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, vae_reconstructions=0.5,
+        epochs=2, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, vae_reconstructions=0.5,
         seed=5,
     )  # fmt: skip
     kwargs = dict(threads=2, frames_reconstructed=reconstructed)
@@ -390,3 +390,28 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
         torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
     with pytest.raises(ValueError, match="val split has classes"):
         train_classifier(SMOKE_NL, train, Split(val.frames, val.labels, ["A", "B", "C"]), tmp_path / "c", training, **kwargs)
+
+
+def test_training_stops_at_the_first_epoch_reaching_stop_at_val_acc_on_the_full_schedule(tmp_path):
+    train, val = moving_bars(16, seed=0), moving_bars(4, seed=1)
+    training = ClassifierTraining(
+        epochs=4, stop_at_val_acc=None, batch_size=4, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0,
+        vae_reconstructions=0.0, seed=0,
+    )  # fmt: skip
+    full = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "full", training, threads=1)
+    val_accs = [h["val_acc"] for h in full["history"]]
+    target = max(val_accs[:-1])
+    stop = next(epoch for epoch, acc in enumerate(val_accs, start=1) if acc >= target)
+    assert target > 0 and full["epochs_trained"] == 4
+
+    stopped = train_classifier(
+        SMOKE_SLOWFAST, train, val, tmp_path / "stopped", replace(training, stop_at_val_acc=target), threads=1
+    )
+    assert stopped["epochs_trained"] == len(stopped["history"]) == stop < 4
+    # the epochs it trained are the full run's: the one-cycle schedule still spans all 4 epochs
+    assert [(h["loss"], h["val_acc"]) for h in stopped["history"]] == [
+        (h["loss"], h["val_acc"]) for h in full["history"][:stop]
+    ]
+    assert read_checkpoint(tmp_path / "stopped" / "checkpoint.pth")["meta"]["epoch"] == stop
+    shorter = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "shorter", replace(training, epochs=stop), threads=1)
+    assert shorter["history"][0]["loss"] != full["history"][0]["loss"]  # 4 steps an epoch: its warm-up differs

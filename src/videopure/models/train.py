@@ -162,7 +162,9 @@ class ClassifierTraining:
     ``seed``, whose schema holds the defaults).
 
     AdamW with decoupled ``weight_decay`` under a one-cycle schedule peaking at ``lr``; ``epochs``
-    of ``batch_size`` clips (the last batch of an epoch may be smaller). Augmentation:
+    of ``batch_size`` clips (the last batch of an epoch may be smaller). With ``stop_at_val_acc``
+    set, training stops after the first epoch whose validation accuracy reaches it; the schedule
+    still spans ``epochs``, so the weights are those of that epoch of the full run. Augmentation:
     ``color_jitter`` is the strength of :func:`jitter_colors`, ``pixel_noise`` the largest noise std
     of :func:`add_pixel_noise` and ``vae_reconstructions`` the probability of
     :func:`mix_reconstructions` (0 disables each). ``seed`` seeds the initial weights, the batch
@@ -170,6 +172,7 @@ class ClassifierTraining:
     """
 
     epochs: int
+    stop_at_val_acc: float | None
     batch_size: int
     lr: float
     weight_decay: float
@@ -208,9 +211,9 @@ def train_classifier(
         device: where to train.
 
     Returns:
-        The metrics written to ``metrics.json``: final ``val_acc`` (and ``test_acc``), per-epoch
-        ``history`` (loss, train_acc, val_acc, seconds), ``param_count``, ``train_seconds``,
-        ``threads``, ``machine`` and the hyperparameters.
+        The metrics written to ``metrics.json``: final ``val_acc`` (and ``test_acc``),
+        ``epochs_trained``, per-epoch ``history`` (loss, train_acc, val_acc, seconds),
+        ``param_count``, ``train_seconds``, ``threads``, ``machine`` and the hyperparameters.
     """
     epochs, batch_size, lr, seed = training.epochs, training.batch_size, training.lr, training.seed
     class_names = [str(c) for c in (class_names if class_names is not None else frames_train.class_names)]
@@ -277,10 +280,14 @@ def train_classifier(
                 "epoch %d/%d: loss %.4f, train acc %.3f, val acc %.3f, %.1f s",
                 epoch, epochs, record["loss"], record["train_acc"], val_acc, record["seconds"],
             )  # fmt: skip
+            if training.stop_at_val_acc is not None and val_acc >= training.stop_at_val_acc:
+                log.info("val acc %.3f reached stop_at_val_acc %s: stopping", val_acc, training.stop_at_val_acc)
+                break
         metrics: dict[str, Any] = {
             "model_config": str(model_config),
             "class_names": class_names,
             "val_acc": history[-1]["val_acc"],
+            "epochs_trained": len(history),
         }
         if frames_test is not None:
             metrics["test_acc"] = accuracy(classifier, frames_test, batch_size, device)
@@ -299,7 +306,7 @@ def train_classifier(
             classifier,
             out_dir / "checkpoint.pth",
             class_names,
-            meta={"epoch": epochs, "seed": seed, "val_acc": metrics["val_acc"], "test_acc": metrics.get("test_acc")},
+            meta={"epoch": len(history), "seed": seed, "val_acc": metrics["val_acc"], "test_acc": metrics.get("test_acc")},
         )
         write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         log.info("wrote %s and %s", out_dir / "checkpoint.pth", out_dir / "metrics.json")

@@ -355,8 +355,8 @@ def test_reconstructions_replace_whole_clips_with_the_given_probability():
 def test_reconstruction_mixing_needs_the_matching_reconstructed_split(tmp_path):
     train, val = moving_bars(4, seed=0), moving_bars(2, seed=1)
     training = ClassifierTraining(
-        epochs=1, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0, vae_reconstructions=0.5,
-        seed=0,
+        epochs=1, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0,
+        vae_reconstructions=0.5, seed=0,
     )  # fmt: skip
     with pytest.raises(ValueError, match="no reconstructed train split"):
         train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, threads=1)
@@ -370,8 +370,8 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
     brighter = np.clip(train.frames.astype(int) + 20, 0, 255).astype(np.uint8)
     reconstructed = Split(brighter, train.labels, train.class_names)
     training = ClassifierTraining(
-        epochs=2, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05, vae_reconstructions=0.5,
-        seed=5,
+        epochs=2, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05,
+        vae_reconstructions=0.5, seed=5,
     )  # fmt: skip
     kwargs = dict(threads=2, frames_reconstructed=reconstructed)
     first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, frames_test=val, **kwargs)

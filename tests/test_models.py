@@ -352,12 +352,19 @@ def test_reconstructions_replace_whole_clips_with_the_given_probability():
     assert (mix_reconstructions(frames, reconstructed, index, 1.0, generator) == 255).all()
 
 
+def short_schedule(**fields) -> ClassifierTraining:
+    """One epoch of the smoke recognizers without augmentation, ``fields`` replaced."""
+    return ClassifierTraining(
+        **{
+            "epochs": 1, "stop_at_val_acc": None, "batch_size": 8, "lr": 3e-3, "weight_decay": 1e-4,
+            "color_jitter": 0.0, "pixel_noise": 0.0, "vae_reconstructions": 0.0, "seed": 0,
+        } | fields
+    )  # fmt: skip
+
+
 def test_reconstruction_mixing_needs_the_matching_reconstructed_split(tmp_path):
     train, val = moving_bars(4, seed=0), moving_bars(2, seed=1)
-    training = ClassifierTraining(
-        epochs=1, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0,
-        vae_reconstructions=0.5, seed=0,
-    )  # fmt: skip
+    training = short_schedule(vae_reconstructions=0.5)
     with pytest.raises(ValueError, match="no reconstructed train split"):
         train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, threads=1)
     with pytest.raises(ValueError, match="does not match the train split"):
@@ -369,10 +376,7 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
     train, val = moving_bars(8, seed=0), moving_bars(2, seed=1)
     brighter = np.clip(train.frames.astype(int) + 20, 0, 255).astype(np.uint8)
     reconstructed = Split(brighter, train.labels, train.class_names)
-    training = ClassifierTraining(
-        epochs=2, stop_at_val_acc=None, batch_size=8, lr=3e-3, weight_decay=1e-4, color_jitter=0.2, pixel_noise=0.05,
-        vae_reconstructions=0.5, seed=5,
-    )  # fmt: skip
+    training = short_schedule(epochs=2, color_jitter=0.2, pixel_noise=0.05, vae_reconstructions=0.5, seed=5)
     kwargs = dict(threads=2, frames_reconstructed=reconstructed)
     first = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "a", training, frames_test=val, **kwargs)
     second = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "b", training, **kwargs)
@@ -394,10 +398,7 @@ def test_training_writes_outputs_and_is_deterministic(tmp_path):
 
 def test_training_stops_at_the_first_epoch_reaching_stop_at_val_acc_on_the_full_schedule(tmp_path):
     train, val = moving_bars(16, seed=0), moving_bars(4, seed=1)
-    training = ClassifierTraining(
-        epochs=4, stop_at_val_acc=None, batch_size=4, lr=3e-3, weight_decay=1e-4, color_jitter=0.0, pixel_noise=0.0,
-        vae_reconstructions=0.0, seed=0,
-    )  # fmt: skip
+    training = short_schedule(epochs=4, batch_size=4)
     full = train_classifier(SMOKE_SLOWFAST, train, val, tmp_path / "full", training, threads=1)
     val_accs = [h["val_acc"] for h in full["history"]]
     target = max(val_accs[:-1])
